@@ -1,0 +1,10 @@
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY monitor ./monitor
+COPY seeds ./seeds
+RUN pip install --no-cache-dir . && useradd --system --home /app monitor && mkdir -p /app/data \
+    && chown monitor /app/data
+USER monitor
+VOLUME ["/app/data"]
+CMD ["monitor", "-c", "/config/monitor.yaml", "run"]

@@ -1,0 +1,135 @@
+"""Command line: commands only, no logic. `monitor COMMAND`, also `python -m monitor`.
+
+    monitor run            the daemon
+    monitor check          validate the config
+    monitor poll-once      one pass over every feed, deliver what is due, exit
+    monitor match [TEXT]   which watchlists match TEXT (or stdin), and why
+    monitor demo           the seed story served on 127.0.0.1, through the whole pipeline
+
+Exit codes: 0 ok; 1 `match` found nothing / `poll-once` had failing feeds; 2 bad config or usage;
+3 the store is locked or unavailable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from monitor import __version__, logs
+from monitor.config import Config, load, resolve_path
+from monitor.errors import ConfigError, StoreError
+
+log = logging.getLogger("monitor")
+
+
+def _load(args: argparse.Namespace) -> Config:
+    return load(resolve_path(args.config))
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    config = _load(args)
+    print(config.summary())
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from monitor.daemon import Daemon
+
+    config = _load(args)
+
+    async def main() -> int:
+        daemon = Daemon(config)
+        return await daemon.run()
+
+    return asyncio.run(main())
+
+
+def cmd_poll_once(args: argparse.Namespace) -> int:
+    import time
+
+    from monitor.daemon import Daemon
+
+    config = _load(args)
+
+    async def main() -> int:
+        daemon = Daemon(config)
+        try:
+            daemon.store.recover()
+            reports = await daemon.poll_all()
+            await daemon.drain(time.monotonic() + args.send_timeout)
+        finally:
+            await daemon.close()
+        failed = [r for r in reports if r.outcome == "error"]
+        return 1 if failed and len(failed) == len(reports) else 0
+
+    return asyncio.run(main())
+
+
+def cmd_match(args: argparse.Namespace) -> int:
+    from monitor.match import compile_watchlists, render_explanation
+
+    config = _load(args)
+    text = args.text if args.text is not None else sys.stdin.read()
+    matcher = compile_watchlists(config.watchlists)
+    expl = matcher.explain(args.title or "", "", text, feed=args.feed)
+    if args.json:
+        print(json.dumps(expl.to_json(), ensure_ascii=False, indent=2))
+    else:
+        print(render_explanation(expl))
+    return 0 if expl.to_json()["matches"] else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from monitor.demo import run_demo
+
+    return run_demo(keep=args.keep)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="monitor", description="Arabic-first news monitor")
+    p.add_argument("--version", action="version", version=f"monitor {__version__}")
+    p.add_argument("-c", "--config", help="config file (default: $MONITOR_CONFIG, else config/monitor.yaml)")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--log-format", default="text", choices=["text", "json"])
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, help: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help, description=help)
+        sp.add_argument("-c", "--config", default=argparse.SUPPRESS, help="config file")
+        return sp
+
+    add("run", "run the daemon").set_defaults(func=cmd_run)
+    add("check", "validate the config").set_defaults(func=cmd_check)
+    po = add("poll-once", "poll every feed once, deliver what is due, exit")
+    po.add_argument("--send-timeout", type=float, default=60.0, help="seconds to spend delivering")
+    po.set_defaults(func=cmd_poll_once)
+    m = add("match", "which watchlists match a text, on which terms, where")
+    m.add_argument("text", nargs="?", help="the text (default: stdin)")
+    m.add_argument("--title", help="a title to match along with the text")
+    m.add_argument("--feed", help="match as if the text came from this feed")
+    m.add_argument("--json", action="store_true", help="machine-readable output")
+    m.set_defaults(func=cmd_match)
+    d = add("demo", "serve the seed story on 127.0.0.1 and run the pipeline on it")
+    d.add_argument("--keep", action="store_true", help="keep the demo's temporary store")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logs.setup(args.log_level, args.log_format)
+    try:
+        return int(args.func(args))
+    except ConfigError as e:
+        for problem in e.problems:
+            print(problem, file=sys.stderr)
+        return 2
+    except StoreError as e:
+        print(f"monitor: {e}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,531 @@
+"""Near-duplicate story detection across outlets. Pure: no I/O, no clock (`now` is passed in).
+
+    fingerprint(title, body, outlet=, at=) -> Fingerprint      (frozen, serializable)
+    StoryIndex.find(fp, now) -> StoryDecision | None           (which story it joins, and why)
+    StoryIndex.add(item_id, story_id, fp) / expire(now)        (a bounded window of recent items)
+
+An item joins the story of an earlier item when all of these hold (measured on real pairs, see
+docs/dedup.md and tests/test_dedup_eval.py):
+
+1. containment |A∩B| / min(|A|, |B|) of their sampled 5-word shingles (boilerplate stripped,
+   normalized by monitor.text) reaches the threshold: 0.45 within one outlet, 0.25 across
+   outlets. Containment, not Jaccard, so that a copy wrapped in tag lists and teasers of other
+   stories still scores as the story it copies;
+2. the new item's lead (title + first 40 words) is found in the earlier item's head (title +
+   first 100 words): at least 70% of its content words within one outlet, 35% across outlets.
+   This is what tells a copy (same lead, maybe reworded) from a follow-up that reuses an old
+   story as background under a new lead;
+3. no guard fires: numbers in one lead that the other text does not have, while the other lead
+   also has numbers the first lacks (casualties, scores, dates), or the same sentence frame
+   with different content words in its slots ("... نظيره الروسي سيرغي شويغو" / "... نظيره
+   الأمريكي لويد أوستن"; see _conflicts); spelling variants of one name are the same word.
+
+The index keeps, per item, only what the decision needs: a 1-in-`SAMPLE` subset of its shingle
+hashes (chosen by hash value, so the same shingle is kept in every text), 16-bit hashes of its
+head words and lead sequence, and its numbers. Postings live in one open-addressing table of
+64-bit words (no Python object per posting), so 100k items fit in tens of MB. The cost of `find`
+is proportional to the item's own shingles: posting scans stop at `MAX_POSTINGS`, and a shingle
+carried by more live items than that is boilerplate and is ignored.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+from array import array
+from dataclasses import dataclass, field
+from hashlib import blake2b
+
+from monitor.text import strip_boilerplate, words
+
+__all__ = [
+    "SAMPLE",
+    "Fingerprint",
+    "K",
+    "StoryDecision",
+    "StoryIndex",
+    "fingerprint",
+]
+
+K = 5  # words per shingle (k=3..5 measured; see docs/dedup.md)
+SAMPLE = 8  # keep 1 shingle hash in SAMPLE (by hash value: consistent across texts)
+LEAD_WORDS = 40  # the lead: title + this many body words
+HEAD_WORDS = 100  # the head kept for the lead check: title + this many body words
+MAX_TOKENS = 3000  # longer bodies are cut (a story's identity is in its first pages)
+MAX_POSTINGS = 64  # a shingle in more live items than this is boilerplate: ignored
+MIN_SHARED = 2  # fewer shared sampled shingles than this is never a match
+_VERSION = 1
+_SEQ_MASK = (1 << 24) - 1
+_MASK64 = (1 << 64) - 1
+
+# Function words and reporting verbs: never evidence of "the same facts" or of a different name.
+_STOP = frozenset(
+    words(
+        """
+        في من على علي إلى الى الي عن مع أن ان إن لا ما لم لن قد كان كانت يكون التي الذي الذين
+        اللذين اللتين هذا هذه ذلك تلك هناك هنا و أو او ثم بعد قبل خلال بين حتى عند منذ كما مثل
+        قال وقال قالت وقالت أضاف وأضاف اضاف أكد وأكد اكد أشار وأشار اشار أعلن وأعلن اعلن أفاد
+        وأفاد ذكر وذكر ذكرت وذكرت أوضح وأوضح تابع وتابع مضيفا مشيرا مؤكدا وفق وفقا حسب بحسب
+        اليوم أمس غدا الأحد الاثنين الإثنين الثلاثاء الأربعاء الخميس الجمعة السبت صباح مساء
+        إنه انه أنه بأن بان فيه فيها له لها لهم به بها كل غير أي أكثر أقل أيضا ايضا حيث وفي
+        ومن وعلى وإلى وهو وهي هو هي هم هن نحو يوم عام العام الماضي الحالي المقبل الذى إذا اذا
+        لكن ولكن بل إلا الا عبر ضد دون لدى لدي تم يتم وقد فقد كذلك وكان وكانت عدة عدد بعض
+        the a an of in on at to for and or is are was were be by with from that this it as
+        """
+    )
+)
+_NUMBER = re.compile(r"\d+")
+
+
+def _word_hash(w: str) -> int:
+    """A stable 64-bit hash of one normalized word (blake2b)."""
+    return int.from_bytes(blake2b(w.encode(), digest_size=8).digest(), "little")
+
+
+class _WordTable(dict[str, tuple[int, int, int]]):
+    """word -> (64-bit hash, 16-bit content hash or -1 for a function word, slot hash).
+
+    A dict with __missing__, so `map(table.__getitem__, words)` runs in C; words repeat a lot.
+    Bounded: cleared when it grows past _WORD_TABLE_MAX entries.
+    """
+
+    def __missing__(self, w: str) -> tuple[int, int, int]:
+        if len(self) >= _WORD_TABLE_MAX:
+            self.clear()
+        h = _word_hash(w)
+        v = (h, h & 0xFFFF if _is_name_like(w) else -1, _slot_hash(w))
+        self[w] = v
+        return v
+
+
+_WORD_TABLE_MAX = 1 << 18
+_WORDS = _WordTable()
+
+
+def _shingle_hashes(hs: list[int]) -> list[int]:
+    """Stable 64-bit hashes of the K-word windows of `hs` (word hashes)."""
+    if len(hs) < K:
+        return [hash(tuple(hs)) & _MASK64] if hs else []
+    # CPython's tuple hash is deterministic for tuples of ints (no per-process salt): it is
+    # fast (one C call per shingle) and pinned by a golden test in tests/test_dedup.py.
+    cols = [hs[i : len(hs) - K + 1 + i] for i in range(K)]
+    return [h & _MASK64 for h in map(hash, zip(*cols, strict=True))]
+
+
+# Consonant skeleton for the frame guard: long vowels dropped, letters that transliterate the
+# same foreign sound merged (G: ج غ ق ك; T: ت ط; S: س ص), so spelling variants of one name
+# (ترامب = ترمب, جونغ = جونج, الإنجليزي = الإنكليزي) are the same word.
+_SKELETON = str.maketrans(
+    {"ا": None, "و": None, "ي": None, "ى": None, "ج": "ك", "غ": "ك", "ق": "ك", "ط": "ت", "ص": "س"}
+)
+_CLITIC = re.compile(r"^(?:[وف]?(?:ال|لل|[بلك]ال?)?)(?=\w{3})")
+
+
+def _slot_hash(w: str) -> int:
+    """16 bits for the frame guard: the word's skeleton without clitics (و ف ب ل ك ال), and
+    in the low bit whether it is a content word."""
+    skeleton = _CLITIC.sub("", w).translate(_SKELETON) or w
+    return (_word_hash(skeleton) & 0xFFFE) | _is_name_like(w)
+
+
+def _is_name_like(w: str) -> bool:
+    """A word that can carry a fact: a number, or a content word (not a function word)."""
+    return w.isdigit() or (len(w) > 2 and w not in _STOP)
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """What near-duplicate detection knows of one item. Compact; `to_bytes` for the store."""
+
+    outlet: str
+    at: float  # epoch seconds (published, else first seen)
+    shingles: array[int]  # 'Q': sampled shingle hashes, sorted, unique
+    head: array[int]  # 'H': 16-bit hashes of content words of title + first HEAD_WORDS words
+    lead: array[int]  # 'H': 16-bit hashes of content words of title + first LEAD_WORDS words
+    seq: array[int]  # 'H': the first LEAD_WORDS body words, in order (see _slot_hash)
+    numbers: array[int]  # 'I': numbers in the text (value mod 2**32), sorted, unique
+    lead_numbers: array[int]  # 'I': numbers in the title and lead
+    words: int = field(default=0)  # body words (after stripping), for reasons and tests
+
+    def to_bytes(self) -> bytes:
+        """A compact, versioned blob (the store saves it with item id, story id, outlet, at)."""
+        parts = [self.shingles, self.head, self.lead, self.seq, self.numbers, self.lead_numbers]
+        out = bytearray([_VERSION])
+        out += self.words.to_bytes(4, "little")
+        for a in parts:
+            out += len(a).to_bytes(4, "little")
+            out += a.tobytes()
+        return bytes(out)
+
+    @classmethod
+    def from_bytes(cls, blob: bytes, *, outlet: str, at: float) -> Fingerprint:
+        """Inverse of `to_bytes`. A blob from another version raises ValueError (re-fingerprint)."""
+        if not blob or blob[0] != _VERSION:
+            raise ValueError("fingerprint blob of an unknown version")
+        pos = 1
+        n_words = int.from_bytes(blob[pos : pos + 4], "little")
+        pos += 4
+        arrays: list[array[int]] = []
+        for code in ("Q", "H", "H", "H", "I", "I"):
+            n = int.from_bytes(blob[pos : pos + 4], "little")
+            pos += 4
+            a = array(code)
+            size = n * a.itemsize
+            a.frombytes(blob[pos : pos + size])
+            pos += size
+            arrays.append(a)
+        if pos != len(blob):
+            raise ValueError("fingerprint blob has trailing bytes")
+        shingles, head, lead, seq, numbers, lead_numbers = arrays
+        return cls(outlet, at, shingles, head, lead, seq, numbers, lead_numbers, n_words)
+
+
+def fingerprint(
+    title: str,
+    body: str,
+    *,
+    outlet: str,
+    at: float,
+    extra_markers: tuple[str, ...] = (),
+) -> Fingerprint:
+    """The fingerprint of one item: boilerplate stripped, normalized, shingled and sampled.
+
+    `body` is the fullest text the feed gives (content, else summary); when it has fewer than K
+    words the title is shingled instead. `extra_markers` are the feed's own boilerplate markers.
+    """
+    text = strip_boilerplate(body, extra_markers).text if body else ""
+    toks = words(text)[:MAX_TOKENS]
+    title_toks = words(title)
+    if len(toks) < K:
+        toks = title_toks + toks
+    get = _WORDS.__getitem__
+    info = list(map(get, toks))
+    title_info = list(map(get, title_toks))
+    hs = [i[0] for i in info]
+    sampled = sorted({h for h in _shingle_hashes(hs) if not h % SAMPLE})
+    head = {i[1] for i in info[:HEAD_WORDS]}
+    head.update(i[1] for i in title_info)
+    lead = {i[1] for i in info[:LEAD_WORDS]}
+    lead.update(i[1] for i in title_info)
+    head.discard(-1)
+    lead.discard(-1)
+    lead_words = title_toks + toks[:LEAD_WORDS]
+    nums = {int(w) & 0xFFFFFFFF for w in filter(str.isdigit, toks)}
+    nums.update(int(w) & 0xFFFFFFFF for w in filter(str.isdigit, title_toks))
+    lead_nums = {int(w) & 0xFFFFFFFF for w in filter(str.isdigit, lead_words)}
+    return Fingerprint(
+        outlet=outlet,
+        at=at,
+        shingles=array("Q", sampled),
+        head=array("H", sorted(head)),
+        lead=array("H", sorted(lead)),
+        seq=array("H", [i[2] for i in info[:LEAD_WORDS]]),
+        numbers=array("I", sorted(nums)),
+        lead_numbers=array("I", sorted(lead_nums)),
+        words=len(toks),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StoryDecision:
+    """The new item joins `story_id`: it is a near-copy of `item_id` (an earlier item)."""
+
+    story_id: str
+    item_id: str
+    outlet: str  # the matched item's outlet
+    containment: float
+    lead: float  # share of the new item's lead words found in the matched item's head
+    same_outlet: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """What the index keeps of an item: ids, and the facts the guards compare, packed."""
+
+    item_id: str
+    story_id: str
+    outlet: str
+    at: float
+    n: int  # sampled shingles
+    facts: bytes  # head ('H'), seq ('H'), numbers ('I'), lead numbers ('I'), see _pack
+
+    def unpack(self) -> tuple[array[int], array[int], array[int], array[int]]:
+        f = self.facts
+        n_head, n_seq, n_num, n_lead = f[0] | f[1] << 8, f[2], f[3], f[4]
+        pos = 5
+        out: list[array[int]] = []
+        for code, n in (("H", n_head), ("H", n_seq), ("I", n_num), ("I", n_lead)):
+            a = array(code)
+            size = n * a.itemsize
+            a.frombytes(f[pos : pos + size])
+            pos += size
+            out.append(a)
+        return out[0], out[1], out[2], out[3]
+
+
+_MAX_NUMBERS = 64
+
+
+def _pack(fp: Fingerprint) -> bytes:
+    head = fp.head[:65535]
+    seq = fp.seq[:255]
+    nums = fp.numbers[:_MAX_NUMBERS]
+    lead = fp.lead_numbers[:_MAX_NUMBERS]
+    out = bytearray([len(head) & 0xFF, len(head) >> 8, len(seq), len(nums), len(lead)])
+    for a in (head, seq, nums, lead):
+        out += a.tobytes()
+    return bytes(out)
+
+
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    outlet: str
+    head: array[int]
+    seq: array[int]
+    numbers: array[int]
+    lead_numbers: array[int]
+
+
+def _conflicts(new: Fingerprint, old: _Facts | Fingerprint, *, same_outlet: bool) -> str | None:
+    """Why two near-copies are different stories, or None. See the module docstring, 3."""
+    a_only = set(new.lead_numbers).difference(old.numbers)
+    b_only = set(old.lead_numbers).difference(new.numbers)
+    if a_only and b_only:
+        return f"numbers differ ({_fmt(b_only)} vs {_fmt(a_only)})"
+    # Same frame, different slot: two words of context agree on the left and two on the right
+    # (within 3 words), and the words between are content words that the other lead lacks.
+    # Across outlets, rewording makes such slots common (أميركا / الولايات المتحدة, بشأن / حول),
+    # so only two separate slots count there; within one outlet, which keeps its own wording and
+    # its templates, one slot of two or more words is enough ("نظيره الروسي سيرغي شويغو" /
+    # "نظيره الأمريكي لويد أوستن").
+    a, b = list(new.seq), list(old.seq)
+    in_a, in_b = set(a), set(b)
+    lefts: dict[tuple[int, int], list[int]] = {}
+    for j in range(2, len(b)):
+        lefts.setdefault((b[j - 2], b[j - 1]), []).append(j)
+    singles: set[tuple[int, int]] = set()
+    runs = 0
+    for i in range(2, len(a) - 1):
+        for j in lefts.get((a[i - 2], a[i - 1]), ()):
+            if j >= len(b) or a[i] == b[j]:
+                continue
+            run = _resync(a, i, b, j)
+            if run is None:
+                continue
+            da = [w for w in run[0] if w & 1 and w not in in_b]
+            db = [w for w in run[1] if w & 1 and w not in in_a]
+            if not (da and db):
+                continue
+            if len(run[0]) == len(run[1]) == 1:
+                singles.add((da[0], db[0]))
+            elif len(da) + len(db) >= 4:
+                runs += 1
+    if len(singles) >= 2 or (same_outlet and runs):
+        return "the same sentence frame with a different name, place or number"
+    return None
+
+
+def _resync(a: list[int], i: int, b: list[int], j: int) -> tuple[list[int], list[int]] | None:
+    """The differing runs a[i:i+r], b[j:j+s] (1 <= r, s <= 3) before two words agree again."""
+    for r in range(1, 4):
+        for s in range(1, 4):
+            if a[i + r : i + r + 2] == b[j + s : j + s + 2] and len(a[i + r : i + r + 2]) == 2:
+                return a[i : i + r], b[j : j + s]
+    return None
+
+
+def _fmt(nums: set[int]) -> str:
+    return ", ".join(str(n) for n in sorted(nums)[:3])
+
+
+class StoryIndex:
+    """Recent items' fingerprints, searchable by shingle. Not thread-safe; one per pipeline.
+
+    Memory is bounded by the window: `expire(now)` forgets items published before
+    `now - window`; their postings are purged when the table next fills up and is rebuilt.
+    Restart: `add` the stored (item_id, story_id, Fingerprint.from_bytes(...)) rows again.
+    """
+
+    def __init__(
+        self,
+        window: float = 72 * 3600,
+        same_outlet_threshold: float = 0.45,
+        cross_outlet_threshold: float = 0.25,
+        *,
+        same_outlet_lead: float = 0.7,
+        cross_outlet_lead: float = 0.35,
+        initial_slots: int = 1 << 16,
+    ) -> None:
+        self.window = window
+        self.same_outlet_threshold = same_outlet_threshold
+        self.cross_outlet_threshold = cross_outlet_threshold
+        self.same_outlet_lead = same_outlet_lead
+        self.cross_outlet_lead = cross_outlet_lead
+        self._initial = max(1024, initial_slots)
+        self._table = array("Q", bytes(8 * self._initial))
+        self._used = 0  # non-empty slots, live or not
+        self._live = 0  # postings of live items
+        self._entries: dict[int, _Entry] = {}  # seq -> entry (live items)
+        self._by_item: dict[str, int] = {}
+        self._ages: list[tuple[float, int]] = []  # heap of (at, seq)
+        self._next = 1
+        self._outlets: dict[str, str] = {}  # one str object per outlet name
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._by_item
+
+    @property
+    def slots(self) -> int:
+        """Size of the postings table (8 bytes a slot): for benchmarks and tests."""
+        return len(self._table)
+
+    # Postings: one 64-bit word each, the shingle's high 40 bits and the item's 24-bit seq.
+    # The slot is derived from those 40 bits, so a rebuild needs nothing but the table.
+
+    @staticmethod
+    def _put(table: array[int], word: int) -> None:
+        size = len(table)
+        pos = (word >> 24) % size
+        while table[pos]:
+            pos = pos + 1 if pos + 1 < size else 0
+        table[pos] = word
+
+    def _rebuild(self, extra: int) -> None:
+        size = max(self._initial, (self._live + extra) * 5 // 2)
+        old, new = self._table, array("Q", bytes(8 * size))
+        entries, put, mask24 = self._entries, self._put, _SEQ_MASK
+        used = 0
+        for word in old:
+            if word and (word & mask24) in entries:
+                put(new, word)
+                used += 1
+        self._table, self._used = new, used
+
+    def add(self, item_id: str, story_id: str, fp: Fingerprint) -> None:
+        """Index an item as a member of `story_id` (a new story, or the one `find` returned)."""
+        if item_id in self._by_item:
+            return
+        seq = self._next
+        while seq in self._entries:  # the 24-bit counter wrapped onto a live item
+            seq = seq + 1 if seq < _SEQ_MASK else 1
+        self._next = seq + 1 if seq < _SEQ_MASK else 1
+        n = len(fp.shingles)
+        if (self._used + n) * 10 > len(self._table) * 7:
+            self._rebuild(n)
+        outlet = self._outlets.setdefault(fp.outlet, fp.outlet)
+        self._entries[seq] = _Entry(item_id, story_id, outlet, fp.at, n, _pack(fp))
+        table = self._table
+        size = len(table)
+        for h in fp.shingles:  # _put, inlined: this loop is the hot path of add
+            word = ((h >> 24) << 24) | seq
+            pos = (h >> 24) % size
+            while table[pos]:
+                pos = pos + 1 if pos + 1 < size else 0
+            table[pos] = word
+        self._used += n
+        self._live += n
+        self._by_item[item_id] = seq
+        heapq.heappush(self._ages, (fp.at, seq))
+
+    def expire(self, now: float) -> int:
+        """Forget items published before `now - window`; returns how many were forgotten."""
+        cutoff = now - self.window
+        gone = 0
+        while self._ages and self._ages[0][0] < cutoff:
+            _, seq = heapq.heappop(self._ages)
+            e = self._entries.pop(seq, None)
+            if e is not None:
+                self._by_item.pop(e.item_id, None)
+                self._live -= e.n
+                gone += 1
+        return gone
+
+    def _counts(self, fp: Fingerprint) -> tuple[dict[int, int], int]:
+        """Shared sampled shingles per live item, and how many of fp's shingles were ignored."""
+        table, entries = self._table, self._entries
+        size = len(table)
+        counts: dict[int, int] = {}
+        ignored = 0
+        for h in fp.shingles:
+            key = h >> 24
+            pos = key % size
+            hits: list[int] = []
+            while True:
+                word = table[pos]
+                if not word:
+                    break
+                if word >> 24 == key:
+                    seq = word & _SEQ_MASK
+                    if seq in entries:
+                        hits.append(seq)
+                        if len(hits) > MAX_POSTINGS:
+                            break
+                pos = pos + 1 if pos + 1 < size else 0
+            if len(hits) > MAX_POSTINGS:
+                ignored += 1
+                continue
+            for seq in hits:
+                counts[seq] = counts.get(seq, 0) + 1
+        return counts, ignored
+
+    def _judge(
+        self, fp: Fingerprint, e: _Entry, shared: int, n_new: int
+    ) -> tuple[bool, float, float, str]:
+        """(joins, containment, lead, why) for one candidate."""
+        containment = min(1.0, shared / max(1, min(n_new, e.n)))
+        same = e.outlet == fp.outlet
+        threshold = self.same_outlet_threshold if same else self.cross_outlet_threshold
+        kind = f"{'same outlet' if same else 'cross-outlet'} ≥ {threshold:g}"
+        if shared < MIN_SHARED or containment < threshold:
+            return False, containment, 0.0, f"containment {containment:.2f} below {kind}"
+        head, seq, numbers, lead_numbers = e.unpack()
+        head_set = set(head)
+        lead = sum(1 for w in fp.lead if w in head_set) / max(1, len(fp.lead))
+        need = self.same_outlet_lead if same else self.cross_outlet_lead
+        if lead < need:
+            why = f"lead {lead:.2f} below {need:g}: a new lead on shared text (a follow-up)"
+            return False, containment, lead, why
+        facts = _Facts(e.outlet, head, seq, numbers, lead_numbers)
+        conflict = _conflicts(fp, facts, same_outlet=same)
+        if conflict is not None:
+            return False, containment, lead, f"containment {containment:.2f} but {conflict}"
+        why = (
+            f"containment {containment:.2f} with item {e.item_id} of {e.outlet} ({kind}), "
+            f"lead {lead:.2f} found in it, numbers and names agree"
+        )
+        return True, containment, lead, why
+
+    def find(self, fp: Fingerprint, now: float) -> StoryDecision | None:
+        """The story `fp` joins, or None for a new story. Does not add `fp`."""
+        counts, ignored = self._counts(fp)
+        n_new = len(fp.shingles) - ignored
+        cutoff = now - self.window
+        best: StoryDecision | None = None
+        for seq, shared in sorted(counts.items(), key=lambda kv: -kv[1]):
+            if shared < MIN_SHARED:
+                break
+            e = self._entries[seq]
+            if e.at < cutoff:
+                continue
+            joins, containment, lead, why = self._judge(fp, e, shared, n_new)
+            if joins and (best is None or containment > best.containment):
+                best = StoryDecision(
+                    e.story_id, e.item_id, e.outlet, containment, lead, e.outlet == fp.outlet, why
+                )
+        return best
+
+    def explain(self, fp: Fingerprint, now: float, limit: int = 10) -> list[str]:
+        """Why each of the closest items was or was not joined (for `monitor story`)."""
+        counts, ignored = self._counts(fp)
+        n_new = len(fp.shingles) - ignored
+        out: list[str] = []
+        for seq, shared in sorted(counts.items(), key=lambda kv: -kv[1])[:limit]:
+            e = self._entries[seq]
+            _, _, _, why = self._judge(fp, e, shared, n_new)
+            stale = " (outside the window)" if e.at < now - self.window else ""
+            out.append(f"{e.item_id} [{e.outlet}]: {why}{stale}")
+        return out

@@ -1,0 +1,400 @@
+"""Fetch: one feed's bytes over HTTP. I/O: this is the network edge, and the only module that
+talks to httpx; its errors are wrapped here into FetchError with the cause chained.
+
+    Fetcher(...).fetch(spec, state) -> FetchResult            (200 with a body, or 304)
+                                    raises FetchError(retryable, retry_after, status)
+    backoff_delay(interval, error_streak, retry_after, cap)   pure: seconds to the next poll
+
+One `Fetcher` owns one shared `httpx.AsyncClient` (connection pooling across every feed). Each
+fetch is bounded on every axis a hostile server can stretch:
+
+- time: `asyncio.timeout(spec.timeout)` around the whole fetch, redirects and body included
+  (httpx's own timeout is per read, so a server dripping a byte a second would never trip it);
+- bytes: Content-Length above the raw cap is refused before reading, the streamed body is counted
+  as it arrives, and gzip/deflate are decoded here with a bounded zlib decompressor (httpx's
+  decoder has no output cap), stopping at the decoded cap;
+- redirects: followed by hand, at most `max_redirects`, http/https only on every hop, loops
+  refused; with `block_private=True` every hop's host must resolve to public addresses only.
+
+Answers: 304 is a result (validators kept); 429/503 retryable with Retry-After (seconds or an
+HTTP date, capped); 404/410 and other 4xx not retryable (the feed still backs off, never dropped);
+5xx retryable; a 200 with an empty body is an error, never "the feed is now empty".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import ipaddress
+import math
+import socket
+import ssl
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from monitor import __version__
+from monitor.errors import FetchError
+from monitor.models import FeedSpec, FeedState, FetchResult
+
+MiB = 1024 * 1024
+DEFAULT_USER_AGENT = f"monitor/{__version__} (Arabic news monitor; +https://example.org/monitor)"
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
+    "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
+)
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+def _size(n: int) -> str:
+    return f"{n / MiB:g} MiB" if n >= MiB else f"{n} bytes"
+
+
+def _secs(t: float) -> str:
+    return f"{t:g}s"
+
+
+def parse_retry_after(value: str | None, now: float, cap: float) -> float | None:
+    """Retry-After as seconds from `now` (epoch seconds): delta-seconds or an HTTP date; None when
+    absent or unreadable; never negative, never above `cap`."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = when.timestamp() - now
+    if math.isnan(seconds):
+        return None
+    return min(max(seconds, 0.0), cap)
+
+
+def backoff_delay(
+    interval: float, error_streak: int, retry_after: float | None, cap: float
+) -> float:
+    """Seconds until a feed's next poll. With no errors, its interval. After n consecutive
+    failures, interval x 2**n, but never more than `cap` (or the interval, if that is longer: a
+    feed is never polled more often than configured, and never dropped). A server's Retry-After
+    is honoured when it asks for longer, within the same ceiling."""
+    ceiling = max(cap, interval)
+    delay = interval if error_streak <= 0 else interval * 2.0 ** min(error_streak, 60)
+    if retry_after is not None and retry_after > delay:
+        delay = retry_after
+    return min(delay, ceiling)
+
+
+class _Decoder:
+    """Content-Encoding decoding with an output cap: memory stays bounded however small the
+    compressed input."""
+
+    def __init__(self, encoding: str, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self._raw_deflate = False
+        enc = encoding.strip().lower()
+        if enc in ("", "identity"):
+            self._z = None
+        elif enc in ("gzip", "x-gzip"):
+            self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif enc == "deflate":
+            self._z = zlib.decompressobj(zlib.MAX_WBITS)  # zlib-wrapped; raw deflate on failure
+        else:
+            raise ValueError(f"unsupported Content-Encoding {encoding!r}")
+
+    def _check(self, n: int) -> None:
+        self.size += n
+        if self.size > self.limit:
+            raise OverflowError(f"decoded body exceeds {_size(self.limit)}")
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self._z is None:
+            self._check(len(chunk))
+            return chunk
+        out = bytearray()
+        data = chunk
+        while data:
+            room = self.limit - self.size + 1
+            try:
+                piece = self._z.decompress(data, room)
+            except zlib.error:
+                if self.size == 0 and not self._raw_deflate and not out:
+                    # "deflate" servers often send raw deflate without the zlib header.
+                    self._raw_deflate = True
+                    self._z = zlib.decompressobj(-zlib.MAX_WBITS)
+                    piece = self._z.decompress(data, room)
+                else:
+                    raise
+            self._check(len(piece))
+            out += piece
+            data = self._z.unconsumed_tail
+            if self._z.eof:
+                break
+        return bytes(out)
+
+    def flush(self) -> bytes:
+        if self._z is None:
+            return b""
+        piece = self._z.flush(self.limit - self.size + 1)
+        self._check(len(piece))
+        return piece
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        yield cur
+        cur = cur.__cause__ or cur.__context__
+
+
+def _connect_message(exc: BaseException) -> str:
+    """A short reason for a failed connection, from the whole chain of causes."""
+    chain = list(_causes(exc))
+    for e in chain:
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return "TLS certificate verify failed"
+        if isinstance(e, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(e, socket.gaierror):
+            return "DNS lookup failed"
+    text = " ".join(str(e) for e in chain).lower()
+    if "certificate_verify_failed" in text or "certificate verify failed" in text:
+        return "TLS certificate verify failed"
+    if "refused" in text:
+        return "connection refused"
+    if "name or service not known" in text or "nodename nor servname" in text:
+        return "DNS lookup failed"
+    for e in chain:
+        if isinstance(e, ssl.SSLError):
+            return f"TLS error: {e}"
+    if "unreachable" in text:
+        return "network unreachable"
+    return f"connect error: {exc or type(exc).__name__}"
+
+
+def _is_public(addr: str) -> bool:
+    ip = ipaddress.ip_address(addr.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+class Fetcher:
+    """Fetches feeds through one shared `httpx.AsyncClient`. Inject `transport` (or a whole
+    `client`) to swap the network layer in tests; the Fetcher closes only a client it made."""
+
+    def __init__(
+        self,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        client: httpx.AsyncClient | None = None,
+        max_redirects: int = 5,
+        max_raw_bytes: int = 10 * MiB,
+        max_decoded_bytes: int = 10 * MiB,
+        max_retry_after: float = 6 * 3600.0,
+        user_agent: str = DEFAULT_USER_AGENT,
+        block_private: bool = False,
+        max_connections: int = 64,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.max_redirects = max_redirects
+        self.max_raw_bytes = max_raw_bytes
+        self.max_decoded_bytes = max_decoded_bytes
+        self.max_retry_after = max_retry_after
+        self.user_agent = user_agent
+        self.block_private = block_private
+        self._clock = clock
+        self._owns_client = client is None
+        self._client = client or httpx.AsyncClient(
+            transport=transport,
+            follow_redirects=False,
+            trust_env=False,  # proxies only when configured (HAZARDS 22)
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            timeout=httpx.Timeout(30.0),
+        )
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
+
+    async def __aenter__(self) -> Fetcher:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def _headers(self, state: FeedState) -> dict[str, str]:
+        headers = {
+            "User-Agent": self.user_agent,
+            "Accept": ACCEPT,
+            "Accept-Encoding": "gzip, deflate",
+        }
+        if state.etag:
+            headers["If-None-Match"] = state.etag
+        if state.last_modified:
+            headers["If-Modified-Since"] = state.last_modified
+        return headers
+
+    async def _check_host(self, feed: str, url: str) -> None:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host,
+                parts.port or (443 if parts.scheme == "https" else 80),
+                type=socket.SOCK_STREAM,
+            )
+        except OSError as exc:
+            raise FetchError(feed, f"DNS lookup failed for {host}") from exc
+        for info in infos:
+            if not _is_public(str(info[4][0])):
+                raise FetchError(
+                    feed, f"refused: {host} resolves to a non-public address", retryable=False
+                )
+
+    async def fetch(self, spec: FeedSpec, state: FeedState) -> FetchResult:
+        """Fetch one feed with conditional GET, within `spec.timeout` for the whole exchange."""
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(spec.timeout):
+                return await self._fetch(spec, state, started)
+        except TimeoutError as exc:
+            raise FetchError(spec.url, f"timed out after {_secs(spec.timeout)}") from exc
+        except httpx.TimeoutException as exc:
+            raise FetchError(spec.url, f"timed out after {_secs(spec.timeout)}") from exc
+        except httpx.ConnectError as exc:
+            raise FetchError(spec.url, _connect_message(exc)) from exc
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            raise FetchError(spec.url, f"invalid URL: {exc}", retryable=False) from exc
+        except httpx.RemoteProtocolError as exc:
+            raise FetchError(spec.url, f"protocol error: {exc}") from exc
+        except httpx.HTTPError as exc:
+            raise FetchError(spec.url, f"{type(exc).__name__}: {exc}") from exc
+        except OSError as exc:
+            raise FetchError(spec.url, _connect_message(exc)) from exc
+
+    async def _fetch(self, spec: FeedSpec, state: FeedState, started: float) -> FetchResult:
+        feed = spec.url
+        url = spec.url
+        seen = {url}
+        headers = self._headers(state)
+        hops = 0
+        while True:
+            scheme = urlsplit(url).scheme.lower()
+            if scheme not in ("http", "https"):
+                raise FetchError(
+                    feed, f"refused scheme {scheme or '(none)'!r}: {url}", retryable=False
+                )
+            if self.block_private:
+                await self._check_host(feed, url)
+            request = self._client.build_request(
+                "GET", url, headers=headers, timeout=httpx.Timeout(spec.timeout)
+            )
+            response = await self._client.send(request, stream=True)
+            try:
+                status = response.status_code
+                if status in REDIRECTS and "location" in response.headers:
+                    hops += 1
+                    target = urljoin(url, response.headers["location"].strip())
+                    if hops > self.max_redirects:
+                        raise FetchError(
+                            feed, f"too many redirects (more than {self.max_redirects})"
+                        )
+                    if target in seen:
+                        raise FetchError(feed, f"redirect loop back to {target}")
+                    seen.add(target)
+                    url = target
+                    continue
+                return await self._answer(spec, state, url, response, started)
+            finally:
+                await response.aclose()
+
+    async def _answer(
+        self, spec: FeedSpec, state: FeedState, url: str, response: httpx.Response, started: float
+    ) -> FetchResult:
+        feed = spec.url
+        status = response.status_code
+        h = response.headers
+        if status == 304:
+            return FetchResult(
+                url=feed,
+                final_url=url,
+                status=304,
+                body=None,
+                content_type=h.get("content-type"),
+                etag=h.get("etag") or state.etag,
+                last_modified=h.get("last-modified") or state.last_modified,
+                elapsed=time.monotonic() - started,
+            )
+        if status in (429, 503):
+            retry_after = parse_retry_after(
+                h.get("retry-after"), self._clock(), self.max_retry_after
+            )
+            raise FetchError(
+                feed,
+                f"HTTP {status}"
+                + (f", retry after {retry_after:g}s" if retry_after is not None else ""),
+                retryable=True,
+                retry_after=retry_after,
+                status=status,
+            )
+        if status in (404, 410):
+            what = "not found" if status == 404 else "gone"
+            raise FetchError(feed, f"HTTP {status} {what}", retryable=False, status=status)
+        if status >= 400:
+            raise FetchError(
+                feed,
+                f"HTTP {status}",
+                retryable=status in _RETRY_STATUSES or status >= 500,
+                status=status,
+            )
+        if status != 200:
+            raise FetchError(feed, f"unexpected HTTP {status}", status=status)
+
+        length = h.get("content-length")
+        if length and length.strip().isdigit() and int(length) > self.max_raw_bytes:
+            raise FetchError(
+                feed, f"body exceeds {_size(self.max_raw_bytes)} (Content-Length {length})"
+            )
+        try:
+            decoder = _Decoder(h.get("content-encoding", ""), self.max_decoded_bytes)
+        except ValueError as exc:
+            raise FetchError(feed, str(exc)) from exc
+        body = bytearray()
+        raw = 0
+        try:
+            async for chunk in response.aiter_raw():
+                raw += len(chunk)
+                if raw > self.max_raw_bytes:
+                    raise FetchError(feed, f"body exceeds {_size(self.max_raw_bytes)}")
+                body += decoder.feed(chunk)
+            body += decoder.flush()
+        except OverflowError as exc:
+            raise FetchError(feed, str(exc)) from exc
+        except zlib.error as exc:
+            raise FetchError(feed, f"bad {h.get('content-encoding')} body: {exc}") from exc
+        if not body.strip():
+            raise FetchError(feed, "empty body (HTTP 200 with nothing in it)", status=200)
+        return FetchResult(
+            url=feed,
+            final_url=url,
+            status=200,
+            body=bytes(body),
+            content_type=h.get("content-type"),
+            etag=h.get("etag"),
+            last_modified=h.get("last-modified"),
+            elapsed=time.monotonic() - started,
+        )

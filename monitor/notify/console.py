@@ -1,0 +1,81 @@
+"""Console: one readable block per alert on a text stream. `render` is pure; `send` writes
+and flushes (I/O).
+
+    ── moscow ─────────────────────────────
+    Terms:     موسكو, شويغو
+    Title:     <the item's title>
+    URL:       https://...
+    Feed:      france24
+    Published: 2018-03-01 21:05 UTC
+
+Feed text is cleaned first (render.clean): control characters, so no terminal escape
+sequence from a feed reaches the operator's terminal, and bidi overrides. Story updates
+add an "Also:" line with the story's other sources.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from monitor.errors import NotifyError
+from monitor.models import Alert, Delivery
+from monitor.notify import SendResult
+from monitor.notify.render import clean, safe_url, truncate
+
+STORY_UPDATED = "monitor.story.updated"
+FIELD_MAX = 500
+RULE_WIDTH = 60
+
+
+def _f(text: str, limit: int = FIELD_MAX) -> str:
+    return truncate(clean(text, limit_hint=limit), limit)
+
+
+def render(alert: Alert) -> str:
+    """The block printed for one alert, ending with a blank line."""
+    item = alert.item
+    head = f"── {_f(alert.watchlist, 100)} "
+    if alert.type == STORY_UPDATED:
+        head += "(story update) "
+    lines = [head + "─" * max(3, RULE_WIDTH - len(head))]
+    terms = ", ".join(t for t in (_f(m, 80) for m in alert.matched) if t)
+    if terms:
+        lines.append(f"Terms:     {terms}")
+    lines.append(f"Title:     {_f(item.title) or '(untitled)'}")
+    url = safe_url(item.url)
+    if url:
+        lines.append(f"URL:       {url}")
+    lines.append(f"Feed:      {_f(item.feed, 120)}")
+    if item.published is not None:
+        lines.append(f"Published: {item.published.strftime('%Y-%m-%d %H:%M %Z').strip()}")
+    if alert.type == STORY_UPDATED:
+        story = alert.extra.get("story")
+        sources = story.get("sources") if isinstance(story, dict) else None
+        if isinstance(sources, list | tuple) and sources:
+            names = ", ".join(_f(str(s), 120) for s in sources)
+            lines.append(f"Sources:   {names}")
+    summary = _f(item.summary, 300)
+    if summary:
+        lines.append(f"Summary:   {summary}")
+    return "\n".join(lines) + "\n\n"
+
+
+class ConsoleNotifier:
+    """Writes to `stream` (stdout by default). A closed or broken stream is a retryable error."""
+
+    def __init__(self, name: str, stream: TextIO | None = None) -> None:
+        self.name = name
+        self._stream = stream
+
+    async def send(self, delivery: Delivery) -> SendResult:
+        stream = self._stream if self._stream is not None else sys.stdout
+        try:
+            stream.write(render(delivery.alert))
+            stream.flush()
+        except (OSError, ValueError) as e:
+            raise NotifyError(self.name, f"cannot write ({type(e).__name__})") from e
+        return SendResult()
+
+    async def aclose(self) -> None:
+        return None

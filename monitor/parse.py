@@ -1,0 +1,372 @@
+"""Parse: the bytes of a fetched feed -> a ParsedFeed of plain-text Entry values. Pure: no I/O,
+no clock, no network (feedparser only ever sees bytes we hand it, never a URL or a path).
+
+    parse_feed(body, url=..., content_type=...) -> ParsedFeed   raises ParseError
+
+What happens to the bytes, in order, before feedparser sees them:
+
+1. Decode to text ourselves (`decode_body`): a BOM wins (UTF-8, UTF-16, UTF-32); then bytes that
+   are valid UTF-8 are UTF-8 whatever the label says; then the charset from the HTTP header or the
+   XML declaration if it decodes cleanly; then windows-1256, the usual charset of Arabic sites that
+   mislabel their feeds. A single-byte Western label (latin-1, windows-1252) over bytes that read
+   as Arabic in windows-1256 is treated as the mislabel it almost always is.
+2. Neutralize: the DOCTYPE with its internal subset and every ENTITY declaration is removed (no
+   billion laughs, no huge internal entity, no XXE, no external DTD); references to entities that
+   are not XML's five become numeric references for HTML names (`&nbsp;`) or literal text; control
+   characters XML forbids are dropped. The strict (expat) parser then accepts what the slow loose
+   parser would otherwise have to forgive.
+3. Bound: over-long author fields are cut before feedparser's backtracking author regex meets them.
+4. Re-encode as UTF-8 with a matching XML declaration, and parse with `sanitize_html=False,
+   resolve_relative_uris=False`: we make our own plain text (`html_to_text`), which halves
+   feedparser's time.
+
+Entries come out with plain-text, length-capped fields, links only when they resolve to http(s)
+against the feed URL, and `published` as an aware UTC datetime or None. Dates are kept as the feed
+gave them, far future included; `clamp_published` orders them against a `now` the caller passes.
+
+`parse_feed` is a top-level function over picklable values so that a ProcessPoolExecutor can run
+it in a worker.
+"""
+
+from __future__ import annotations
+
+import calendar
+import codecs
+import html
+import io
+import re
+import unicodedata
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from html.entities import name2codepoint
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
+
+from monitor.errors import ParseError
+from monitor.models import Entry, ParsedFeed
+
+MAX_TITLE = 1_000
+MAX_SUMMARY = 10_000
+MAX_CONTENT = 100_000
+MAX_GUID = 2_000
+MAX_LINK = 4_000
+MAX_AUTHOR = 512  # chars of an author field kept before feedparser's author regex sees it
+
+# --- decoding ---------------------------------------------------------------------------------
+
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),  # before UTF-16 LE: it starts with the same two bytes
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+_XML_DECL_RE = re.compile(rb"^\s*<\?xml[^>]*?\?>", re.S)
+_XML_DECL_TEXT_RE = re.compile(r"^\s*<\?xml[^>]*?\?>", re.S)
+_DECL_ENCODING_RE = re.compile(rb"""encoding\s*=\s*["']\s*([A-Za-z0-9._:-]+)\s*["']""")
+_HEADER_CHARSET_RE = re.compile(r"""charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.I)
+_WESTERN = frozenset({"latin-1", "iso8859-1", "cp1252", "ascii", "iso8859-15"})
+_ARABIC_RE = re.compile(r"[\u0600-\u06ff]")
+
+
+def _codec(label: str | None) -> str | None:
+    if not label:
+        return None
+    try:
+        return codecs.lookup(label.strip().lower()).name
+    except LookupError:
+        return None
+
+
+def _header_charset(content_type: str | None) -> str | None:
+    if not content_type:
+        return None
+    m = _HEADER_CHARSET_RE.search(content_type)
+    return m.group(1) if m else None
+
+
+def _declared_charset(head: bytes) -> str | None:
+    m = _XML_DECL_RE.match(head)
+    if not m:
+        return None
+    e = _DECL_ENCODING_RE.search(m.group(0))
+    return e.group(1).decode("ascii") if e else None
+
+
+def _looks_arabic(text: str) -> bool:
+    """Most non-ASCII characters are Arabic letters."""
+    non_ascii = sum(1 for ch in text if ord(ch) > 127)
+    return non_ascii > 0 and len(_ARABIC_RE.findall(text)) >= 0.6 * non_ascii
+
+
+def decode_body(body: bytes, content_type: str | None = None) -> tuple[str, str]:
+    """Decode a feed's bytes to text. Returns (text, codec name). Never raises: the last resort
+    is windows-1256 with replacement characters."""
+    for bom, name in _BOMS:
+        if body.startswith(bom):
+            return body[len(bom) :].decode(name, "replace"), name
+    # UTF-16/32 without a BOM: '<' next to NUL bytes.
+    if body[:4] in (b"<\x00?\x00", b"<\x00\x00\x00"):
+        name = "utf-16-le" if body[:4] == b"<\x00?\x00" else "utf-32-le"
+        return body.decode(name, "replace"), name
+    if body[:4] in (b"\x00<\x00?", b"\x00\x00\x00<"):
+        name = "utf-16-be" if body[:4] == b"\x00<\x00?" else "utf-32-be"
+        return body.decode(name, "replace"), name
+    try:
+        return body.decode("utf-8"), "utf-8"  # valid UTF-8 is UTF-8, whatever the label says
+    except UnicodeDecodeError:
+        pass
+    for label in (_header_charset(content_type), _declared_charset(body[:512])):
+        codec = _codec(label)
+        if codec is None or codec in ("utf-8", "utf-16", "utf-32"):
+            continue
+        name = codec
+        try:
+            text = body.decode(name)
+        except UnicodeDecodeError:
+            continue
+        if name in _WESTERN:
+            arabic = body.decode("cp1256", "replace")
+            if _looks_arabic(arabic):
+                return arabic, "cp1256"
+        return text, name
+    return body.decode("cp1256", "replace"), "cp1256"
+
+
+# --- neutralizing ------------------------------------------------------------------------------
+
+# A DOCTYPE with an optional internal subset; the subset may hold quoted '>' and ']'.
+_DOCTYPE_RE = re.compile(
+    r"""<!DOCTYPE(?:[^\[>"']|"[^"]*"|'[^']*')*(?:\[(?:[^\]"']|"[^"]*"|'[^']*')*\]\s*)?>""",
+    re.I,
+)
+_DOCTYPE_START_RE = re.compile(r"<!DOCTYPE", re.I)
+_ELEMENT_RE = re.compile(r"<[A-Za-z_]")
+_ENTITY_DECL_RE = re.compile(r"""<!ENTITY(?:[^>"']|"[^"]*"|'[^']*')*>""", re.I)
+_ENTITY_REF_RE = re.compile(r"&([A-Za-z_][A-Za-z0-9._:-]*);")
+_XML_ENTITIES = frozenset({"amp", "lt", "gt", "quot", "apos"})
+_CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_AUTHOR_RE = re.compile(
+    r"(<(?:author|managingEditor|webMaster|dc:creator|itunes:author|name|email)\b[^>]*>)"
+    r"([^<]{" + str(MAX_AUTHOR) + r"})[^<]+"
+)
+
+
+def _entity_ref(m: re.Match[str]) -> str:
+    name = m.group(1)
+    if name in _XML_ENTITIES:
+        return m.group(0)
+    cp = name2codepoint.get(name)
+    if cp is not None:
+        return f"&#{cp};"
+    return "&amp;" + name + ";"  # an unknown or declared entity: shown literally, never expanded
+
+
+def neutralize(text: str) -> str:
+    """Remove DOCTYPE and ENTITY declarations, make entity references safe, drop the control
+    characters XML forbids, cut over-long author fields. Text in, text out."""
+    # Declarations only live in the prolog, before the root element. The DOCTYPE goes first, as
+    # a whole: its internal subset may itself hold '<' (an entity value such as "<b>").
+    doctype = _DOCTYPE_START_RE.search(text)
+    if doctype and not _ELEMENT_RE.search(text, 0, doctype.start()):
+        start = doctype.start()
+        whole = _DOCTYPE_RE.match(text, start)
+        if whole:
+            end = whole.end()
+        else:  # malformed: drop to the end of the subset, or of the declaration
+            close = text.find("]>", start)
+            end = close + 2 if close != -1 else text.find(">", start) + 1 or len(text)
+        text = text[:start] + text[end:]
+    root = _ELEMENT_RE.search(text)
+    prolog_end = root.start() if root else len(text)
+    if "<!" in text[:prolog_end]:
+        prolog = _ENTITY_DECL_RE.sub("", text[:prolog_end])
+        cut = prolog.upper().find("<!ENTITY")
+        if cut != -1:  # malformed: drop the rest of the prolog
+            prolog = prolog[:cut]
+        text = prolog + text[prolog_end:]
+    if "&" in text:
+        text = _ENTITY_REF_RE.sub(_entity_ref, text)
+    text = _CONTROL_RE.sub("", text)
+    if len(text) > MAX_AUTHOR:
+        text = _AUTHOR_RE.sub(r"\1\2", text)
+    return text
+
+
+# --- HTML to plain text ------------------------------------------------------------------------
+
+_BLOCK_TAGS = frozenset(
+    {
+        "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "figcaption",
+        "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li",
+        "main", "nav", "ol", "p", "pre", "section", "table", "tbody", "thead", "tfoot", "tr", "ul",
+    }
+)  # fmt: skip
+_CELL_TAGS = frozenset({"td", "th", "img"})
+_HTML_RE = re.compile(
+    r"<(script|style|noscript|template)\b[^>]*>.*?</\1\s*>"  # dropped with their content
+    r"|<!--.*?-->"
+    r"|<!\[CDATA\[|\]\]>"
+    r"|<(/?)([A-Za-z][A-Za-z0-9:-]*)(?:[^>\"']|\"[^\"]*\"|'[^']*')*>"
+    r"|<![^>]*>",
+    re.I | re.S,
+)
+# Bidi embeddings, overrides and isolates: never useful for matching, a spoofing risk on display.
+_BIDI_CHARS = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_BIDI_RE = re.compile(f"[{_BIDI_CHARS}]")
+
+
+def _tag(m: re.Match[str]) -> str:
+    name = m.group(3)
+    if name is None:
+        return ""  # script/style, comment, CDATA marker, declaration
+    name = name.lower()
+    if name in _BLOCK_TAGS:
+        return "\n"
+    if name in _CELL_TAGS:
+        return " "
+    return ""
+
+
+def html_to_text(value: str) -> str:
+    """HTML (or plain text) -> plain text: script and style dropped, block tags become line
+    breaks, entities unescaped, runs of spaces collapsed, one line per paragraph, no blank lines."""
+    if "<" in value:
+        value = _HTML_RE.sub(_tag, value)
+    if "&" in value:
+        value = html.unescape(value)
+    if any(ch in value for ch in _BIDI_CHARS):
+        value = _BIDI_RE.sub("", value)
+    # str.split() is C-speed; a regex over every character of Arabic text is not.
+    lines = (" ".join(line.split()) for line in value.splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def truncate(text: str, limit: int) -> str:
+    """Cut to at most `limit` characters without splitting a base letter from its marks."""
+    if len(text) <= limit:
+        return text
+    end = limit
+    while end > 0 and unicodedata.combining(text[end]):
+        end -= 1
+    return text[:end].rstrip()
+
+
+# --- entries -----------------------------------------------------------------------------------
+
+
+_ABSOLUTE_RE = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:[/?#]|$)", re.I)
+
+
+def safe_link(link: object, base: str) -> str | None:
+    """The link resolved against `base`, only if it is http(s) with a host."""
+    if not isinstance(link, str):
+        return None
+    link = link.strip()
+    if not link or len(link) > MAX_LINK:
+        return None
+    if _ABSOLUTE_RE.match(link):  # the common case, without urljoin's cost
+        return link.replace(" ", "%20")
+    try:
+        resolved = urljoin(base, link)
+        parts = urlsplit(resolved)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return resolved.replace(" ", "%20")
+
+
+def _date(entry: Mapping[str, Any]) -> datetime | None:
+    for key in ("published_parsed", "updated_parsed", "created_parsed"):
+        st = entry.get(key)
+        if st is not None:
+            try:
+                return datetime.fromtimestamp(calendar.timegm(st), tz=UTC)
+            except (OverflowError, ValueError, OSError):
+                continue
+    return None
+
+
+def clamp_published(published: datetime | None, now: datetime) -> datetime:
+    """The date to order an item by: its published date, but never later than `now` (a pubDate
+    in 2100 sorts as now), and `now` when the feed gave none."""
+    if published is None or published > now:
+        return now
+    return published
+
+
+def _text(value: object, limit: int) -> str:
+    if not isinstance(value, str) or not value:
+        return ""
+    # Bound the work before converting: the markup of a capped text is at most a few times longer.
+    return truncate(html_to_text(value[: limit * 4]), limit)
+
+
+def _content(entry: Mapping[str, Any]) -> str:
+    parts = entry.get("content")
+    if not isinstance(parts, list) or not parts:
+        return ""
+    best = max((p.get("value") or "" for p in parts[:10]), key=len)
+    return str(best)
+
+
+def _entry(raw: Mapping[str, Any], base: str) -> Entry:
+    guid = raw.get("id")
+    guid = guid.strip()[:MAX_GUID] if isinstance(guid, str) else None
+    return Entry(
+        guid=guid or None,
+        link=safe_link(raw.get("link"), base),
+        title=_text(raw.get("title"), MAX_TITLE).replace("\n", " "),
+        summary=_text(raw.get("summary"), MAX_SUMMARY),
+        content=_text(_content(raw), MAX_CONTENT),
+        published=_date(raw),
+    )
+
+
+_HTML_PAGE_RE = re.compile(r"^\s*(?:<!--.*?-->\s*)*<(?:!DOCTYPE\s+html|html)\b", re.I | re.S)
+
+
+def parse_feed(
+    body: bytes, *, url: str, content_type: str | None = None, max_items: int = 500
+) -> ParsedFeed:
+    """Parse a feed document. `url` is the URL the body came from (the final one after
+    redirects): relative links resolve against it. At most `max_items` entries, in document
+    order. Raises ParseError("not a feed: ...") for an empty body, an HTML page, or a document
+    with neither a feed element nor entries."""
+    if not body or not body.strip():
+        raise ParseError(url, "not a feed: empty body")
+    text, _codec_name = decode_body(body, content_type)
+    if _HTML_PAGE_RE.match(text[:4096]):
+        raise ParseError(url, "not a feed: an HTML page")
+    text = _XML_DECL_TEXT_RE.sub("", neutralize(text), count=1)
+    data = b'<?xml version="1.0" encoding="utf-8"?>\n' + text.encode("utf-8", "replace")
+    d = feedparser.parse(
+        io.BytesIO(data),  # a stream: feedparser opens str/bytes that look like paths or URLs
+        response_headers={"content-type": "application/xml; charset=utf-8"},
+        sanitize_html=False,
+        resolve_relative_uris=False,
+    )
+    raw_entries = d.get("entries") or []
+    version = d.get("version") or ""
+    if not version and not raw_entries:
+        exc = d.get("bozo_exception")
+        reason = f"{type(exc).__name__}: {exc}" if exc else "no feed element"
+        raise ParseError(url, f"not a feed: {reason}"[:300])
+    feed = d.get("feed") or {}
+    entries = tuple(_entry(e, url) for e in raw_entries[:max_items])
+    warning = None
+    if d.get("bozo"):
+        exc = d.get("bozo_exception")
+        warning = f"{type(exc).__name__}: {exc}"[:300] if exc else "malformed feed"
+    if len(raw_entries) > max_items:
+        extra = f"{len(raw_entries) - max_items} entries beyond the cap of {max_items} ignored"
+        warning = f"{warning}; {extra}" if warning else extra
+    return ParsedFeed(
+        title=_text(feed.get("title"), MAX_TITLE).replace("\n", " "),
+        link=safe_link(feed.get("link"), url),
+        entries=entries,
+        warning=warning,
+    )

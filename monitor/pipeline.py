@@ -1,0 +1,279 @@
+"""Wiring only: fetch -> parse -> identity -> dedup -> match -> outbox, and the sender that
+drains the outbox. The decisions live in the stages; this module moves values between them and
+the store. I/O (through the stages it calls).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Executor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+from monitor.config import Config
+from monitor.errors import FetchError, NotifyError, ParseError, StoreError
+from monitor.fetch import Fetcher, backoff_delay
+from monitor.identity import make_item
+from monitor.match import Matcher, compile_watchlists
+from monitor.models import Alert, Delivery, FeedSpec, Item, ParsedFeed, WatchlistSpec, utc
+from monitor.notify import Notifier
+from monitor.parse import parse_feed
+from monitor.store import FeedOutcome, NewItem, OutboxEntry, Store
+
+log = logging.getLogger("monitor")
+
+# Standard Webhooks' (Svix's) ladder: after the n-th failed try, wait RETRY_LADDER[n-1].
+RETRY_LADDER: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+PARSE_DEADLINE = 30.0
+
+Clock = Callable[[], float]
+
+
+def alert_id(watchlist: str, story_id: str) -> str:
+    """Stable per (watchlist, story): the same on every retry, restart and replica."""
+    return "al_" + hashlib.sha256(f"{watchlist}\0{story_id}".encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True, slots=True)
+class PollReport:
+    feed: str
+    outcome: str  # new | not_modified | unchanged | error
+    items: int = 0
+    new_items: int = 0
+    alerts: int = 0
+    error: str | None = None
+    next_in: float = 0.0
+    elapsed: float = 0.0
+
+
+class Pipeline:
+    """One poll of one feed, end to end. Holds the compiled watchlists."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        fetcher: Fetcher,
+        *,
+        parse_pool: Executor | None = None,
+        clock: Clock = time.time,
+        on_alerts: Callable[[], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.fetcher = fetcher
+        self.parse_pool = parse_pool
+        self.clock = clock
+        self.on_alerts = on_alerts
+        self.apply_config(config)
+
+    def apply_config(self, config: Config) -> None:
+        self.config = config
+        self.matcher: Matcher = compile_watchlists(config.watchlists)
+        self.watchlists: dict[str, WatchlistSpec] = {w.name: w for w in config.watchlists}
+
+    async def _parse(self, spec: FeedSpec, body: bytes, content_type: str | None) -> ParsedFeed:
+        max_items = self.config.raw.poll.max_items * 5
+        if self.parse_pool is None:
+            return parse_feed(body, url=spec.url, content_type=content_type, max_items=max_items)
+        loop = asyncio.get_running_loop()
+        fut = loop.run_in_executor(
+            self.parse_pool, _parse_in_worker, body, spec.url, content_type, max_items
+        )
+        try:
+            async with asyncio.timeout(PARSE_DEADLINE):
+                return await fut
+        except TimeoutError:
+            raise ParseError(spec.name, f"parse took longer than {PARSE_DEADLINE:g}s") from None
+        except BrokenProcessPool:
+            raise ParseError(spec.name, "the parse worker died (out of memory?)") from None
+
+    async def poll(self, spec: FeedSpec) -> PollReport:
+        started = time.monotonic()
+        now = self.clock()
+        state = self.store.feed_state(spec.url)
+        poll_cfg = self.config.raw.poll
+
+        def failed(e: Exception, retry_after: float | None) -> PollReport:
+            delay = backoff_delay(spec.interval, state.error_streak + 1, retry_after, poll_cfg.max_backoff)
+            msg = e.message if isinstance(e, FetchError | ParseError) else str(e)
+            self.store.record_feed(
+                FeedOutcome(spec.url, ok=False, error=msg, next_poll_at=now + delay, at=now)
+            )
+            return PollReport(spec.name, "error", error=msg, next_in=delay,
+                              elapsed=time.monotonic() - started)
+
+        try:
+            result = await self.fetcher.fetch(spec, state)
+        except FetchError as e:
+            return failed(e, e.retry_after)
+        next_at = now + spec.interval
+        if result.not_modified or result.body is None:
+            self.store.record_feed(
+                FeedOutcome(spec.url, ok=True, etag=result.etag, last_modified=result.last_modified,
+                            next_poll_at=next_at, at=now, status="not_modified")
+            )
+            return PollReport(spec.name, "not_modified", next_in=spec.interval,
+                              elapsed=time.monotonic() - started)
+        body_hash = hashlib.sha256(result.body).hexdigest()
+        if body_hash == state.body_hash:
+            self.store.record_feed(
+                FeedOutcome(spec.url, ok=True, etag=result.etag, last_modified=result.last_modified,
+                            next_poll_at=next_at, at=now, status="unchanged")
+            )
+            return PollReport(spec.name, "unchanged", next_in=spec.interval,
+                              elapsed=time.monotonic() - started)
+        try:
+            parsed = await self._parse(spec, result.body, result.content_type)
+        except ParseError as e:
+            return failed(e, None)
+
+        items = _distinct(make_item(entry, spec) for entry in parsed.entries)
+        seen = self.store.seen_keys([k for it in items for k in it.keys])
+        fresh = [it for it in items if not any(k in seen for k in it.keys)]
+        outbox, new_items = self._decide(spec, fresh, now)
+        outcome = FeedOutcome(
+            spec.url, ok=True, etag=result.etag, last_modified=result.last_modified,
+            body_hash=body_hash, next_poll_at=next_at, at=now, status="new",
+        )
+        res = self.store.ingest(outcome, new_items, outbox)
+        if res.alerts_added and self.on_alerts:
+            self.on_alerts()
+        return PollReport(
+            spec.name, "new", items=len(items), new_items=len(fresh), alerts=len(res.alerts_added),
+            next_in=spec.interval, elapsed=time.monotonic() - started,
+        )
+
+    def _decide(
+        self, spec: FeedSpec, fresh: list[Item], now: float
+    ) -> tuple[list[OutboxEntry], list[NewItem]]:
+        """Which new items alert which watchlists. Pure given the matcher."""
+        max_age = self.config.raw.max_age
+        cap = self.config.raw.poll.max_items
+        horizon = utc(now) - timedelta(seconds=max_age)
+        outbox: list[OutboxEntry] = []
+        new_items: list[NewItem] = []
+        # Newest first, so a cap keeps the freshest; items beyond it are marked seen unalerted.
+        ordered = sorted(fresh, key=lambda i: i.published or utc(now), reverse=True)
+        for n, item in enumerate(ordered):
+            story_id = item.id
+            new_items.append(NewItem(item=item, story_id=story_id))
+            if n >= cap or (item.published is not None and item.published < horizon):
+                continue
+            for m in self.matcher.match(
+                item.title, item.summary, item.content, feed=spec.name, boilerplate=spec.boilerplate
+            ):
+                wl = self.watchlists[m.watchlist]
+                alert = Alert(
+                    id=alert_id(m.watchlist, story_id), watchlist=m.watchlist, story_id=story_id,
+                    item=item, matched=m.terms, created_at=utc(now),
+                )
+                outbox.append(OutboxEntry(alert=alert, destinations=wl.notify))
+        if len(ordered) > cap:
+            log.warning("feed=%s outcome=capped new_items=%d cap=%d suppressed=%d",
+                        spec.name, len(ordered), cap, len(ordered) - cap)
+        return outbox, new_items
+
+
+def _distinct(items: Iterable[Item]) -> list[Item]:
+    """One Item per identity within a document. A link that several entries share (a feed that
+    links every item to its home page) identifies none of them, so it is dropped as a key."""
+    items = list(items)
+    counts = Counter(k for it in items for k in it.alt_keys)
+    out: dict[str, Item] = {}
+    for it in items:
+        shared = tuple(k for k in it.alt_keys if counts[k] > 1)
+        if shared:
+            it = replace(it, alt_keys=tuple(k for k in it.alt_keys if k not in shared))
+        out.setdefault(it.id, it)
+    return list(out.values())
+
+
+def _parse_in_worker(body: bytes, url: str, content_type: str | None, max_items: int) -> ParsedFeed:
+    return parse_feed(body, url=url, content_type=content_type, max_items=max_items)
+
+
+class Sender:
+    """Drains the outbox: one ordered lane per destination, lanes in parallel, so one slow or
+    rate-limited destination never holds up another."""
+
+    def __init__(
+        self, store: Store, notifiers: Mapping[str, Notifier], *, clock: Clock = time.time,
+        ladder: tuple[float, ...] = RETRY_LADDER,
+    ) -> None:
+        self.store = store
+        self.notifiers = dict(notifiers)
+        self.clock = clock
+        self.ladder = ladder
+        self.in_flight = 0
+        self._unknown_warned: set[str] = set()
+
+    async def send_due(self, limit: int = 200) -> int:
+        """Send what is due now; returns how many were delivered."""
+        now = self.clock()
+        unknown = self._unknown()
+        due = self.store.due(now, limit, exclude=unknown)
+        lanes: dict[str, list[Delivery]] = defaultdict(list)
+        for d in due:
+            lanes[d.destination].append(d)
+        results = await asyncio.gather(*(self._lane(dest, ds) for dest, ds in lanes.items()))
+        return sum(results)
+
+    def _unknown(self) -> list[str]:
+        names = {r.destination for r in self.store.deliveries(("pending",))}
+        unknown = sorted(n for n in names if n not in self.notifiers)
+        for n in unknown:
+            if n not in self._unknown_warned:
+                log.warning("destination=%s outcome=held reason='no longer in the config; "
+                            "its deliveries wait until it is configured again'", n)
+                self._unknown_warned.add(n)
+        return unknown
+
+    async def _lane(self, dest: str, deliveries: list[Delivery]) -> int:
+        sent = 0
+        for d in deliveries:
+            ok = await self.deliver(d)
+            if not ok:
+                break  # keep order: the rest of this lane waits for the next round
+            sent += 1
+        return sent
+
+    async def deliver(self, d: Delivery) -> bool:
+        notifier = self.notifiers[d.destination]
+        self.store.begin_attempt(d.id, self.clock())
+        self.in_flight += 1
+        try:
+            result = await notifier.send(d)
+        except NotifyError as e:
+            now = self.clock()
+            attempt = d.attempts + 1
+            if e.permanent or attempt > len(self.ladder):
+                reason = e.message if e.permanent else f"gave up after {attempt} tries: {e.message}"
+                self.store.dead(d.id, now, reason)
+                log.error("destination=%s alert=%s outcome=dead reason=%r",
+                          d.destination, d.alert.id, reason)
+            else:
+                wait = max(self.ladder[attempt - 1], e.retry_after or 0.0)
+                self.store.retry_later(d.id, now + wait, e.message)
+                log.warning("destination=%s alert=%s outcome=retry attempt=%d in=%.0fs reason=%r",
+                            d.destination, d.alert.id, attempt, wait, e.message)
+            return False
+        except StoreError:
+            raise
+        except Exception as e:  # a bug in a notifier must not stop the sender
+            now = self.clock()
+            self.store.retry_later(d.id, now + self.ladder[0], f"unexpected error: {e!r}")
+            log.exception("destination=%s alert=%s outcome=retry reason='unexpected error'",
+                          d.destination, d.alert.id)
+            return False
+        finally:
+            self.in_flight -= 1
+        self.store.delivered(d.id, self.clock(), result.ref)
+        log.info("destination=%s alert=%s watchlist=%s outcome=delivered",
+                 d.destination, d.alert.id, d.alert.watchlist)
+        return True

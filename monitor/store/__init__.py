@@ -1,0 +1,122 @@
+"""The Store protocol: everything the daemon remembers. I/O.
+
+SQLite (store/sqlite.py) is the embedded default; a PostgreSQL implementation satisfies the
+same protocol for several replicas. The invariants every implementation keeps:
+
+- `ingest()` is one transaction: the items become seen, their alerts enter the outbox with one
+  delivery row per destination, and the feed's validators advance, together or not at all.
+- An alert is unique per (watchlist, story): a story alerts a watchlist once, ever.
+- A delivery is claimed (`begin_attempt`) before it is sent and settled after; a crash between the
+  two leaves it `sending`, and `recover()` at start-up makes it due again: at most one resend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from monitor.models import Alert, Delivery, FeedState, Item
+
+
+@dataclass(frozen=True, slots=True)
+class FeedOutcome:
+    """What a poll wrote back about its feed."""
+
+    url: str
+    ok: bool
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    error: str | None = None
+    next_poll_at: float | None = None
+    at: float = 0.0
+    status: str = ""  # "new", "not_modified", "unchanged", "error"
+
+
+@dataclass(frozen=True, slots=True)
+class NewItem:
+    """An item to mark seen, with the story it belongs to."""
+
+    item: Item
+    story_id: str
+    new_story: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """An alert and the destinations it must reach."""
+
+    alert: Alert
+    destinations: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    items_added: int
+    alerts_added: tuple[str, ...]  # ids of alerts that were new (the others existed already)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRow:
+    """A delivery as `monitor status` and `monitor deliveries` show it."""
+
+    id: int
+    alert_id: str
+    destination: str
+    state: str
+    attempts: int
+    next_at: float | None
+    last_error: str | None
+    watchlist: str
+    title: str
+
+
+class Store(Protocol):
+    def close(self) -> None: ...
+
+    def ping(self) -> None: ...
+
+    # feeds
+    def feed_state(self, url: str) -> FeedState: ...
+
+    def feed_states(self) -> dict[str, FeedState]: ...
+
+    def record_feed(self, outcome: FeedOutcome) -> None: ...
+
+    # items and the outbox
+    def seen_keys(self, keys: Sequence[str]) -> dict[str, str]: ...
+
+    def unseen(self, item_ids: Sequence[str]) -> set[str]: ...
+
+    def ingest(
+        self, outcome: FeedOutcome, items: Sequence[NewItem], outbox: Sequence[OutboxEntry]
+    ) -> IngestResult: ...
+
+    # deliveries
+    def recover(self) -> int: ...
+
+    def due(self, now: float, limit: int = 100, exclude: Iterable[str] = ()) -> list[Delivery]: ...
+
+    def next_due_at(self) -> float | None: ...
+
+    def begin_attempt(self, delivery_id: int, now: float) -> None: ...
+
+    def delivered(self, delivery_id: int, now: float, ref: str | None) -> None: ...
+
+    def retry_later(self, delivery_id: int, at: float, error: str) -> None: ...
+
+    def dead(self, delivery_id: int, now: float, error: str) -> None: ...
+
+    def deliveries(self, states: Sequence[str] = ("pending", "sending", "dead")) -> list[DeliveryRow]: ...
+
+    def counts(self) -> dict[str, int]: ...
+
+
+def open_store(dsn: str, *, lock: bool = False) -> Store:
+    """Open the store a DSN names. `lock=True` takes the instance lock (the daemon does)."""
+    if dsn.startswith("sqlite:///"):
+        from monitor.store.sqlite import SQLiteStore
+
+        return SQLiteStore(dsn[len("sqlite:///") :], lock=lock)
+    raise NotImplementedError(f"storage {dsn.split(':', 1)[0]} is not available yet; use sqlite:///")

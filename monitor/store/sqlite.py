@@ -1,0 +1,354 @@
+"""SQLite store, the embedded default. I/O.
+
+WAL mode, one connection used from one thread, every write a short transaction. An instance lock
+(an exclusive flock on ``<db>.lock``) keeps a second daemon off the same file. A busy database
+(another process holding a write lock) is waited for up to `busy_timeout` before StoreError.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+from monitor.errors import StoreError, StoreLockedError
+from monitor.models import Delivery, FeedState, alert_from_payload
+from monitor.store import DeliveryRow, FeedOutcome, IngestResult, NewItem, OutboxEntry
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS feeds (
+    url TEXT PRIMARY KEY,
+    etag TEXT, last_modified TEXT, body_hash TEXT,
+    error_streak INTEGER NOT NULL DEFAULT 0,
+    next_poll_at REAL, last_success_at REAL, last_error_at REAL, last_error TEXT,
+    last_status TEXT, polls INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS items (
+    id TEXT PRIMARY KEY,
+    feed TEXT NOT NULL, feed_url TEXT NOT NULL, url TEXT, title TEXT NOT NULL,
+    story_id TEXT NOT NULL, published_at REAL, seen_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS items_story ON items(story_id);
+CREATE INDEX IF NOT EXISTS items_seen ON items(seen_at);
+CREATE TABLE IF NOT EXISTS item_keys (key TEXT PRIMARY KEY, item_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS stories (
+    id TEXT PRIMARY KEY, first_item TEXT NOT NULL, created_at REAL NOT NULL,
+    updated_at REAL NOT NULL, items INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE IF NOT EXISTS alerts (
+    id TEXT PRIMARY KEY, watchlist TEXT NOT NULL, story_id TEXT NOT NULL, item_id TEXT NOT NULL,
+    type TEXT NOT NULL, created_at REAL NOT NULL, payload TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alerts_story ON alerts(watchlist, story_id);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id INTEGER PRIMARY KEY,
+    alert_id TEXT NOT NULL REFERENCES alerts(id), destination TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'sending', 'done', 'dead')),
+    attempts INTEGER NOT NULL DEFAULT 0, next_at REAL NOT NULL, created_at REAL NOT NULL,
+    last_error TEXT, ref TEXT, done_at REAL,
+    UNIQUE (alert_id, destination)
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(state, next_at);
+"""
+
+
+class SQLiteStore:
+    def __init__(self, path: str, *, lock: bool = False, busy_timeout: float = 15.0) -> None:
+        self.path = path
+        self._lock_fd: int | None = None
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if lock and path != ":memory:":
+            self._take_lock()
+        try:
+            self.db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.executescript(SCHEMA)
+            self.db.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+        except sqlite3.Error as e:
+            self._release_lock()
+            raise StoreError(f"cannot open SQLite store {path}: {e}") from e
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def _take_lock(self) -> None:
+        lock_path = self.path + ".lock"
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise StoreLockedError(
+                f"{self.path} is in use by another monitor daemon (pid {holder}); "
+                "two daemons cannot share one SQLite store"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+                os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self.db.close()
+        self._release_lock()
+
+    def ping(self) -> None:
+        try:
+            self.db.execute("SELECT 1 FROM meta LIMIT 1").fetchone()
+        except sqlite3.Error as e:
+            raise StoreError(f"store unavailable: {e}") from e
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot start a transaction: {e}") from e
+        try:
+            yield self.db
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("ROLLBACK")
+            raise
+        try:
+            self.db.execute("COMMIT")
+        except sqlite3.Error as e:
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("ROLLBACK")
+            raise StoreError(f"commit failed, nothing was written: {e}") from e
+
+    def _read(self, sql: str, args: Sequence[object] = ()) -> list[sqlite3.Row]:
+        try:
+            cur = self.db.execute(sql, args)
+            return list(cur.fetchall())
+        except sqlite3.Error as e:
+            raise StoreError(f"store read failed: {e}") from e
+
+    # --- feeds -------------------------------------------------------------------------------
+
+    _FEED_COLS = (
+        "url, etag, last_modified, body_hash, error_streak, next_poll_at, "
+        "last_success_at, last_error_at, last_error"
+    )
+
+    def feed_state(self, url: str) -> FeedState:
+        rows = self._read(f"SELECT {self._FEED_COLS} FROM feeds WHERE url = ?", (url,))  # noqa: S608
+        return FeedState(*rows[0]) if rows else FeedState(url=url)
+
+    def feed_states(self) -> dict[str, FeedState]:
+        rows = self._read(f"SELECT {self._FEED_COLS} FROM feeds")  # noqa: S608
+        return {r[0]: FeedState(*r) for r in rows}
+
+    def feed_rows(self) -> list[dict[str, object]]:
+        cur = self.db.execute(
+            "SELECT url, error_streak, next_poll_at, last_success_at, last_error_at, last_error, "
+            "last_status, polls FROM feeds ORDER BY url"
+        )
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    def _write_feed(self, db: sqlite3.Connection, o: FeedOutcome) -> None:
+        db.execute("INSERT OR IGNORE INTO feeds (url) VALUES (?)", (o.url,))
+        if o.ok:
+            db.execute(
+                "UPDATE feeds SET etag = coalesce(?, etag), last_modified = coalesce(?, last_modified),"
+                " body_hash = coalesce(?, body_hash), error_streak = 0, next_poll_at = ?,"
+                " last_success_at = ?, last_status = ?, polls = polls + 1 WHERE url = ?",
+                (o.etag, o.last_modified, o.body_hash, o.next_poll_at, o.at, o.status, o.url),
+            )
+        else:
+            db.execute(
+                "UPDATE feeds SET error_streak = error_streak + 1, next_poll_at = ?,"
+                " last_error_at = ?, last_error = ?, last_status = 'error', polls = polls + 1"
+                " WHERE url = ?",
+                (o.next_poll_at, o.at, (o.error or "")[:500], o.url),
+            )
+
+    def record_feed(self, outcome: FeedOutcome) -> None:
+        with self._tx() as db:
+            self._write_feed(db, outcome)
+
+    # --- items and the outbox ----------------------------------------------------------------
+
+    def seen_keys(self, keys: Sequence[str]) -> dict[str, str]:
+        """Which of these identity keys were seen, mapped to the item id they belong to."""
+        wanted = list(dict.fromkeys(keys))
+        seen: dict[str, str] = {}
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._read(
+                f"SELECT key, item_id FROM item_keys WHERE key IN ({marks})",  # noqa: S608
+                chunk,
+            )
+            seen.update((r[0], r[1]) for r in rows)
+        return seen
+
+    def unseen(self, item_ids: Sequence[str]) -> set[str]:
+        seen = self.seen_keys(item_ids)
+        return {i for i in item_ids if i not in seen}
+
+    def ingest(
+        self, outcome: FeedOutcome, items: Sequence[NewItem], outbox: Sequence[OutboxEntry]
+    ) -> IngestResult:
+        now = outcome.at or time.time()
+        added = 0
+        new_alerts: list[str] = []
+        with self._tx() as db:
+            for n in items:
+                it = n.item
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO items (id, feed, feed_url, url, title, story_id,"
+                    " published_at, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        it.id, it.feed, it.feed_url, it.url, it.title[:1000], n.story_id,
+                        it.published.timestamp() if it.published else None, now,
+                    ),
+                )
+                added += cur.rowcount
+                db.executemany(
+                    "INSERT OR IGNORE INTO item_keys (key, item_id) VALUES (?, ?)",
+                    [(k, it.id) for k in it.keys],
+                )
+                if cur.rowcount and n.new_story:
+                    db.execute(
+                        "INSERT OR IGNORE INTO stories (id, first_item, created_at, updated_at)"
+                        " VALUES (?, ?, ?, ?)",
+                        (n.story_id, it.id, now, now),
+                    )
+                elif cur.rowcount:
+                    db.execute(
+                        "UPDATE stories SET items = items + 1, updated_at = ? WHERE id = ?",
+                        (now, n.story_id),
+                    )
+            for entry in outbox:
+                a = entry.alert
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO alerts (id, watchlist, story_id, item_id, type,"
+                    " created_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        a.id, a.watchlist, a.story_id, a.item.id, a.type, now,
+                        json.dumps(a.payload(), ensure_ascii=False),
+                    ),
+                )
+                if not cur.rowcount:
+                    continue
+                new_alerts.append(a.id)
+                for dest in entry.destinations:
+                    db.execute(
+                        "INSERT OR IGNORE INTO deliveries (alert_id, destination, state, next_at,"
+                        " created_at) VALUES (?, ?, 'pending', ?, ?)",
+                        (a.id, dest, now, now),
+                    )
+            self._write_feed(db, outcome)
+        return IngestResult(items_added=added, alerts_added=tuple(new_alerts))
+
+    def alerted(self, watchlist: str, story_id: str) -> bool:
+        return bool(
+            self._read(
+                "SELECT 1 FROM alerts WHERE watchlist = ? AND story_id = ? LIMIT 1",
+                (watchlist, story_id),
+            )
+        )
+
+    # --- deliveries --------------------------------------------------------------------------
+
+    def recover(self) -> int:
+        """Deliveries left `sending` by a crash become due again (at most one resend)."""
+        with self._tx() as db:
+            return db.execute(
+                "UPDATE deliveries SET state = 'pending' WHERE state = 'sending'"
+            ).rowcount
+
+    def due(self, now: float, limit: int = 100, exclude: Iterable[str] = ()) -> list[Delivery]:
+        excluded = list(exclude)
+        marks = ",".join("?" * len(excluded))
+        extra = f" AND d.destination NOT IN ({marks})" if excluded else ""
+        rows = self._read(
+            "SELECT d.id, d.destination, d.attempts, a.payload FROM deliveries d"
+            " JOIN alerts a ON a.id = d.alert_id"
+            f" WHERE d.state = 'pending' AND d.next_at <= ?{extra}"  # noqa: S608
+            " ORDER BY d.next_at, d.id LIMIT ?",
+            (now, *excluded, limit),
+        )
+        return [
+            Delivery(id=r[0], destination=r[1], attempts=r[2], alert=alert_from_payload(json.loads(r[3])))
+            for r in rows
+        ]
+
+    def next_due_at(self) -> float | None:
+        rows = self._read("SELECT min(next_at) FROM deliveries WHERE state = 'pending'")
+        return float(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def begin_attempt(self, delivery_id: int, now: float) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE deliveries SET state = 'sending', attempts = attempts + 1 WHERE id = ?",
+                (delivery_id,),
+            )
+
+    def delivered(self, delivery_id: int, now: float, ref: str | None) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE deliveries SET state = 'done', done_at = ?, ref = ?, last_error = NULL"
+                " WHERE id = ?",
+                (now, ref, delivery_id),
+            )
+
+    def retry_later(self, delivery_id: int, at: float, error: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE deliveries SET state = 'pending', next_at = ?, last_error = ? WHERE id = ?",
+                (at, error[:500], delivery_id),
+            )
+
+    def dead(self, delivery_id: int, now: float, error: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE deliveries SET state = 'dead', done_at = ?, last_error = ? WHERE id = ?",
+                (now, error[:500], delivery_id),
+            )
+
+    def deliveries(self, states: Sequence[str] = ("pending", "sending", "dead")) -> list[DeliveryRow]:
+        marks = ",".join("?" * len(states))
+        rows = self._read(
+            "SELECT d.id, d.alert_id, d.destination, d.state, d.attempts, d.next_at, d.last_error,"
+            " a.watchlist, a.payload FROM deliveries d JOIN alerts a ON a.id = d.alert_id"
+            f" WHERE d.state IN ({marks}) ORDER BY d.id",  # noqa: S608
+            tuple(states),
+        )
+        return [
+            DeliveryRow(
+                id=r[0], alert_id=r[1], destination=r[2], state=r[3], attempts=r[4],
+                next_at=r[5], last_error=r[6], watchlist=r[7],
+                title=json.loads(r[8])["item"].get("title") or "",
+            )
+            for r in rows
+        ]
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for table in ("feeds", "items", "stories", "alerts"):
+            out[table] = int(self._read(f"SELECT count(*) FROM {table}")[0][0])  # noqa: S608
+        for state, n in self._read("SELECT state, count(*) FROM deliveries GROUP BY state"):
+            out[f"deliveries_{state}"] = int(n)
+        return out

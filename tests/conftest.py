@@ -1,0 +1,34 @@
+"""Shared fixtures: real local servers and a real SQLite file per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers import FeedServer, SlackServer, WebhookReceiver
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+SHARED = ROOT.parent / "shared"
+
+WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    with FeedServer() as s:
+        yield s  # type: ignore[misc]
+
+
+@pytest.fixture
+def slack_server() -> Iterator[SlackServer]:
+    with SlackServer() as s:
+        yield s  # type: ignore[misc]
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver(WEBHOOK_SECRET) as s:
+        yield s  # type: ignore[misc]

@@ -1,0 +1,206 @@
+"""Near-duplicate story detection (monitor/dedup.py): real-shaped Arabic pairs, the index's
+window and serialization. The evaluation on 300+ real labelled pairs is test_dedup_eval.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.dedup import Fingerprint, StoryIndex, _shingle_hashes, _word_hash, fingerprint
+
+SEED = (Path(__file__).resolve().parent.parent / "seeds/000_0023912365e1bf7c.txt").read_text(
+    encoding="utf-8"
+)
+# The story as France24 published it: the seed up to the agency line.
+FRANCE24 = SEED[: SEED.index("فرانس24/ أ ف ب")]
+# The story the aggregator embedded after "إقرأ أيضاً:" (up to the related list).
+EMBEDDED = SEED[SEED.index("زيلينسكي يدعو") : SEED.index("مقالات مشابهة")]
+T0 = 1_711_540_000.0
+HOUR = 3600.0
+
+PARAS = [p for p in FRANCE24.split("\n") if p.strip() and "فرانس24" not in p]
+# Wire copy at another outlet: a rewritten headline, the fifth paragraph dropped.
+WIRE = "\n\n".join(PARAS[:4] + PARAS[5:])
+
+STRIKE = (
+    "قتل {n} مدنيين على الأقل الثلاثاء في غارات جوية استهدفت سوقا شعبية في مدينة {city} شمال "
+    "غرب سوريا، بحسب ما أفاد المرصد السوري لحقوق الإنسان.\n\n"
+    "وأوضح مدير المرصد رامي عبد الرحمن أن بين القتلى {k} أطفال، وأن عدد القتلى مرشح للارتفاع "
+    "بسبب وجود جرحى في حالات خطرة.\n\n"
+    "وتشهد المنطقة منذ أسابيع تصعيدا عسكريا من قوات النظام وحليفتها روسيا، رغم اتفاق خفض "
+    "التصعيد الذي توصلت إليه تركيا وروسيا، وتسيطر هيئة تحرير الشام على الجزء الأكبر من "
+    "المنطقة.\n\n"
+    "وتسبب النزاع في سوريا منذ اندلاعه في 2011 بمقتل أكثر من 500 ألف شخص وبدمار هائل في "
+    "البنى التحتية ونزوح وتشريد أكثر من نصف السكان داخل البلاد وخارجها."
+)
+
+CALL = (
+    "أجرى وزير الجيوش الفرنسي سيباستيان لوكورنو اتصالا هاتفيا الأربعاء مع نظيره {who} "
+    "لبحث التعاون في مكافحة الإرهاب، وفق ما أعلنت وزارته في بيان.\n\n" + "\n\n".join(PARAS[3:])
+)
+
+
+def fp(title: str, body: str, outlet: str, at: float = T0) -> Fingerprint:
+    return fingerprint(title, body, outlet=outlet, at=at)
+
+
+CASES = [
+    # (first: title, body, outlet; second: title, body, outlet; same story?)
+    (
+        ("روسيا وفرنسا: اتصال بين وزيري الدفاع", FRANCE24, "france24"),
+        ("وزير الدفاع الفرنسي يتصل بنظيره الروسي", SEED, "aggregator"),
+        True,
+    ),
+    (
+        ("وزير الدفاع الفرنسي يتصل بنظيره الروسي", SEED, "aggregator"),
+        ("زيلينسكي يدعو الولايات المتحدة إلى تعزيز العقوبات", EMBEDDED, "skynews"),
+        False,
+    ),
+    (
+        ("روسيا وفرنسا: اتصال بين وزيري الدفاع", FRANCE24, "france24"),
+        ("لوكورنو وشويغو يتحادثان للمرة الأولى منذ 2022", WIRE, "alarabia"),
+        True,
+    ),
+    (
+        ("مقتل 7 مدنيين بغارات على حلب", STRIKE.format(n=7, city="حلب", k=3), "skynews"),
+        ("مقتل 12 مدنيا بغارات على إدلب", STRIKE.format(n=12, city="إدلب", k=5), "skynews"),
+        False,
+    ),
+    (
+        ("مقتل 7 مدنيين بغارات على حلب", STRIKE.format(n=7, city="حلب", k=3), "skynews"),
+        ("مقتل 12 مدنيا بغارات على إدلب", STRIKE.format(n=12, city="إدلب", k=5), "alarabia"),
+        False,
+    ),
+    (
+        ("لوكورنو يتصل بشويغو", CALL.format(who="الروسي سيرغي شويغو"), "france24"),
+        ("لوكورنو يتصل بأوستن", CALL.format(who="الأمريكي لويد أوستن"), "france24"),
+        False,
+    ),
+    (
+        ("روسيا وفرنسا: اتصال بين وزيري الدفاع", FRANCE24, "france24"),
+        ("اتصال بين وزيري الدفاع الفرنسي والروسي", FRANCE24, "france24"),
+        True,
+    ),
+]
+IDS = [
+    "seed-as-france24-published-vs-aggregator-copy-with-tags-and-read-also-same",
+    "embedded-read-also-story-vs-aggregator-copy-of-seed-different",
+    "wire-copy-rewritten-headline-dropped-paragraph-same",
+    "same-template-different-city-and-numbers-same-outlet-different",
+    "same-template-different-city-and-numbers-cross-outlet-different",
+    "same-minister-two-different-calls-different",
+    "same-outlet-republished-under-new-headline-same",
+]
+
+
+@pytest.mark.parametrize(("first", "second", "same"), CASES, ids=IDS)
+def test_story_decision(
+    first: tuple[str, str, str], second: tuple[str, str, str], same: bool
+) -> None:
+    index = StoryIndex()
+    index.add("first", "story-1", fp(*first))
+    decision = index.find(fp(*second, at=T0 + 2 * HOUR), T0 + 2 * HOUR)
+    explained = index.explain(fp(*second, at=T0 + 2 * HOUR), T0 + 2 * HOUR)
+    assert (decision is not None) == same, explained
+    if decision is not None:
+        assert decision.story_id == "story-1"
+        assert decision.item_id == "first"
+        assert decision.same_outlet == (first[2] == second[2])
+        assert "containment" in decision.reason
+        assert first[2] in decision.reason
+
+
+def test_reason_names_the_matched_item_outlet_and_rule() -> None:
+    index = StoryIndex()
+    index.add("f24-1", "s1", fp("اتصال", FRANCE24, "France24"))
+    d = index.find(fp("اتصال", SEED, "aggregator", T0 + HOUR), T0 + HOUR)
+    assert d is not None
+    assert d.containment > 0.9
+    assert d.reason.startswith(f"containment {d.containment:.2f} with item f24-1 of France24")
+    assert "cross-outlet ≥ 0.25" in d.reason
+
+
+def test_find_does_not_add_and_best_candidate_wins() -> None:
+    index = StoryIndex()
+    index.add("a", "sa", fp("x", STRIKE.format(n=7, city="حلب", k=3), "skynews"))
+    index.add("b", "sb", fp("y", FRANCE24, "france24"))
+    probe = fp("z", WIRE, "alarabia", T0 + HOUR)
+    assert index.find(probe, T0 + HOUR) is not None
+    assert len(index) == 2
+    d = index.find(probe, T0 + HOUR)
+    assert d is not None
+    assert d.story_id == "sb"
+
+
+def test_window_old_items_do_not_match_and_expire_frees_them() -> None:
+    index = StoryIndex(window=48 * HOUR)
+    index.add("old", "s-old", fp("x", FRANCE24, "france24", T0))
+    later = T0 + 49 * HOUR
+    assert index.find(fp("y", SEED, "aggregator", later), later) is None  # before expire, too
+    assert index.expire(later) == 1
+    assert len(index) == 0
+    assert "old" not in index
+    index.add("new", "s-new", fp("y", SEED, "aggregator", later))
+    assert index.find(fp("z", WIRE, "bbc", later + HOUR), later + HOUR) is not None
+
+
+def test_memory_bounded_table_is_rebuilt_without_expired_items() -> None:
+    index = StoryIndex(window=10.0, initial_slots=1024)
+    paras = [p for p in SEED.split("\n") if len(p) > 80]
+    slots = []
+    for i in range(400):
+        # each item its own text: a paragraph with the item number woven in
+        body = " ".join(f"{w} {i}{j}" for j, w in enumerate(paras[i % len(paras)].split()))
+        index.add(f"i{i}", f"s{i}", fp(f"t{i}", body, "x", float(i)))
+        index.expire(float(i))
+        slots.append(index.slots)
+    assert len(index) <= 11
+    assert max(slots) <= 4 * 1024  # grows with the window's items, not with items seen
+
+
+def test_fingerprint_roundtrip_through_bytes_rebuilds_the_same_index() -> None:
+    original = fp("عنوان", SEED, "aggregator")
+    blob = original.to_bytes()
+    assert len(blob) < 2000
+    again = Fingerprint.from_bytes(blob, outlet="aggregator", at=T0)
+    assert again == original
+    index = StoryIndex()
+    index.add("seed", "s1", again)
+    d = index.find(fp("t", FRANCE24, "france24", T0 + HOUR), T0 + HOUR)
+    assert d is not None
+    assert d.story_id == "s1"
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        b"",
+        b"\x09rest",
+        Fingerprint.from_bytes(fp("t", FRANCE24, "x").to_bytes(), outlet="x", at=0).to_bytes()
+        + b"\x00",
+    ],
+    ids=["empty", "unknown-version", "trailing-bytes"],
+)
+def test_fingerprint_from_bad_bytes_raises(blob: bytes) -> None:
+    with pytest.raises(ValueError, match="fingerprint blob"):
+        Fingerprint.from_bytes(blob, outlet="x", at=0.0)
+
+
+def test_hashes_are_stable_across_processes() -> None:
+    # Golden values: stored fingerprints must match after a restart or an interpreter upgrade.
+    assert _word_hash("موسكو") == 0x082D45634C723554
+    hs = [_word_hash(w) for w in ["وزير", "الجيوش", "الفرنسي", "سيباستيان", "لوكورنو"]]
+    assert _shingle_hashes(hs) == [GOLDEN_SHINGLE]
+
+
+GOLDEN_SHINGLE = 10036639702720213685  # CPython tuple hash of the five word hashes
+
+
+def test_short_items_are_shingled_from_the_title_and_empty_text_never_matches() -> None:
+    index = StoryIndex()
+    index.add("a", "s", fp("", "", "x"))
+    assert index.find(fp("", "", "y"), T0) is None
+    short = fp("زلزال بقوة 6 درجات يضرب جنوب تركيا", "", "x")
+    assert short.words == 7
+    assert list(short.numbers) == [6]

@@ -1,0 +1,485 @@
+"""parse_feed over the real feed files in tests/data/feeds/, each paired with its expected result,
+plus the rules (charsets, hostile documents, HTML to text, links, dates) as tables."""
+
+from __future__ import annotations
+
+import pickle
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from monitor.errors import ParseError
+from monitor.parse import (
+    MAX_CONTENT,
+    MAX_SUMMARY,
+    MAX_TITLE,
+    clamp_published,
+    decode_body,
+    html_to_text,
+    neutralize,
+    parse_feed,
+    safe_link,
+    truncate,
+)
+
+FEEDS = Path(__file__).resolve().parent / "data" / "feeds"
+URL = "https://news.example/ar/rss"
+
+
+def read(name: str) -> bytes:
+    return (FEEDS / name).read_bytes()
+
+
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, sec: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, sec, tzinfo=UTC)
+
+
+# (file, content type the server sent, feed title, [(guid, title, published)], reason)
+CASES = [
+    (
+        "rss2_utf8.xml",
+        "application/rss+xml; charset=utf-8",
+        "أخبار",
+        [
+            ("FR-internationalNews-238-20180301", "كيف نتعامل مع ارتفاع الضغط الشرياني؟",
+             utc(2018, 3, 1, 11, 33, 23)),
+            ("BB-sport-55-20180301", "آرسين فينغر: منصبي في الأرسنال هو آخر ما يقلقني",
+             utc(2018, 3, 1, 1, 52, 51)),
+            ("SK-middleEast-148-20180301", "هجوم بري على الغوطة الشرقية رغم الهدنة الروسية",
+             utc(2018, 3, 1, 1, 8, 12)),
+        ],
+    ),
+    (
+        "encoding_WINDOWS-1256.xml",
+        "application/rss+xml",
+        "أخبار",
+        [
+            ("SK-internationalNews-202-20180301", "كوسوفو تعلن عن إحباط مخطط لاغتيالات سياسية",
+             utc(2018, 3, 1, 0, 30, 44)),
+            ("BB-economy-49-20180301", "أجهزة الليزر بدلا من البشر في صناعة الجينز",
+             utc(2018, 3, 1, 3, 15, 6)),
+        ],
+    ),
+    (
+        "windows1256_labelled_utf8.xml",
+        "text/xml; charset=utf-8",  # header and declaration both say utf-8: both wrong
+        "أخبار",
+        [
+            ("SK-middleEast-149-20180301", "قتلى من عناصر مليشيا الحوثي في مقبنة غربي تعز",
+             utc(2018, 3, 1, 1, 0, 38)),
+            ("AL-sport-327-20180301", "باريس: نيمار يخضع إلى عملية جراحية في البرازيل",
+             utc(2018, 2, 28, 20, 6, 36)),
+        ],
+    ),
+    (
+        "encoding_WINDOWS-1256.xml",
+        "text/xml; charset=ISO-8859-1",  # a Western label over Arabic windows-1256 bytes
+        "أخبار",
+        [
+            ("SK-internationalNews-202-20180301", "كوسوفو تعلن عن إحباط مخطط لاغتيالات سياسية",
+             utc(2018, 3, 1, 0, 30, 44)),
+            ("BB-economy-49-20180301", "أجهزة الليزر بدلا من البشر في صناعة الجينز",
+             utc(2018, 3, 1, 3, 15, 6)),
+        ],
+    ),
+    (
+        "encoding_ISO-8859-6.xml",
+        None,
+        "اخبار",
+        [
+            ("SK-internationalNews-202-20180301", "كوسوفو تعلن عن إحباط مخطط لاغتيالات سياسية",
+             utc(2018, 3, 1, 0, 30, 44)),
+        ],
+    ),
+    (
+        "encoding_UTF-16.xml",
+        "application/xml",
+        "أخبار",
+        [
+            ("BB-sport-55-20180301", "آرسين فينغر: منصبي في الأرسنال هو آخر ما يقلقني",
+             utc(2018, 3, 1, 1, 52, 51)),
+        ],
+    ),
+    (
+        "utf8_bom.xml",
+        "application/rss+xml; charset=windows-1256",  # the BOM wins over the header
+        "أخبار",
+        [
+            ("SK-middleEast-148-20180301", "هجوم بري على الغوطة الشرقية رغم الهدنة الروسية",
+             utc(2018, 3, 1, 1, 8, 12)),
+        ],
+    ),
+    (
+        "atom_arabic.xml",
+        "application/atom+xml",
+        "أخبار الشرق الأوسط",
+        [
+            ("tag:news.example,2018:CN-middleEast-138-20180301",
+             "ترامب يدعو أمير قطر لزيارة واشنطن بعد اتصاله بالسعودية والإمارات",
+             utc(2018, 3, 1, 5, 54, 6)),
+            ("tag:news.example,2018:AL-sport-325-20180301",
+             "آل الشيخ يوقع اتفاقية WWE لمدة 10 سنوات",
+             utc(2018, 2, 28, 21, 25, 27)),
+        ],
+    ),
+    (
+        "rss1_rdf.xml",
+        "application/rdf+xml",
+        "منوعات",
+        [
+            ("http://www.bbc.co.uk/arabic/art-and-culture-43229912",
+             "أوسكار 2018: ما هي الأفلام المرشحة لجائزة أفضل فيلم أجنبي؟",
+             utc(2018, 3, 1, 2, 6, 47)),
+            ("https://arabic.cnn.com/middle-east/2018/03/01/johnson-saudi-salman",
+             "مذكرا بتشرتشل وزمزم.. جونسون: نجاح العالم الإسلامي يعتمد على بن سلمان",
+             utc(2018, 3, 1, 7, 15, 44)),
+        ],
+    ),
+]  # fmt: skip
+CASE_IDS = [
+    "rss2-utf8-arabic",
+    "windows-1256-declared",
+    "windows-1256-labelled-utf8-in-header-and-declaration",
+    "windows-1256-labelled-latin1-in-header",
+    "iso-8859-6-declared",
+    "utf16-with-bom",
+    "utf8-bom-beats-wrong-header",
+    "atom-html-content",
+    "rss1-rdf-dc-date",
+]
+
+
+@pytest.mark.parametrize(("name", "ctype", "feed_title", "expected"), CASES, ids=CASE_IDS)
+def test_feed_files(
+    name: str, ctype: str | None, feed_title: str, expected: list[tuple[str, str, datetime]]
+) -> None:
+    feed = parse_feed(read(name), url=URL, content_type=ctype)
+    assert feed.title == feed_title
+    assert [(e.guid, e.title, e.published) for e in feed.entries] == expected
+    for e in feed.entries:
+        assert e.link
+        assert e.link.startswith(("http://", "https://"))
+        assert e.summary
+        assert "<" not in e.summary
+        assert "&amp;" not in e.summary
+        assert "\ufffd" not in e.title + e.summary + e.content  # no mojibake, no replacement
+
+
+def test_seed_item_keeps_the_whole_page_as_lines() -> None:
+    feed = parse_feed(read("seed_item.xml"), url="https://www.france24.com/ar/rss")
+    (e,) = feed.entries
+    assert e.title == (
+        "وزير الجيوش الفرنسي يجري اتصالا مع نظيره الروسي للمرة الأولى منذ 2022 بعد هجوم موسكو"
+    )
+    assert e.link is not None
+    assert e.link.startswith("https://www.france24.com/ar/20240403-")
+    assert e.guid == e.link
+    assert e.published == utc(2024, 4, 3, 19, 12, 41)
+    lines = e.content.split("\n")
+    # every paragraph and list item of the page is its own line, for boilerplate stripping
+    assert lines[0] == "إعداد: فرانس24 تابِع إعلان اقرأ المزيد"
+    for marker in ("المصدر: فرانس24", "إقرأ أيضاً:", "مقالات مشابهة", "فرانس24/ أ ف ب"):
+        assert marker in lines
+    assert lines[-1] == "دميترييف: موسكو وواشنطن بدأتا مناقشات بشأن المعادن والمشاريع في روسيا"
+    assert any(line.startswith("كلمات دلالية: ") for line in lines)
+    assert "شويغو" in e.summary
+    assert "<p>" not in e.content
+
+
+def test_no_guid_no_link_entries_keep_their_text() -> None:
+    feed = parse_feed(read("no_guid_no_link.xml"), url=URL)
+    assert [(e.guid, e.link) for e in feed.entries] == [(None, None), (None, None)]
+    assert feed.entries[0].title == "هجوم بري على الغوطة الشرقية رغم الهدنة الروسية"
+    assert feed.entries[0].summary == "بدأت القوات الحكومية السورية هجوما بريا على الغوطة الشرقية."
+
+
+# --- not a feed ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"", "empty body"),
+        (b" \n\t ", "empty body"),
+        (read("html_page.html"), "HTML page"),
+        (b"<html><body><p>maintenance</p></body></html>", "HTML page"),
+        (b'{"items": []}', "not a feed"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not a feed"),
+        (b"/etc/passwd", "not a feed"),
+    ],
+    ids=[
+        "empty-body",
+        "whitespace-body",
+        "html-page-file",
+        "html-without-doctype",
+        "json",
+        "binary",
+        "a-path-is-not-opened",
+    ],
+)
+def test_not_a_feed(body: bytes, reason: str) -> None:
+    with pytest.raises(ParseError, match="not a feed") as info:
+        parse_feed(body, url=URL)
+    assert reason in str(info.value)
+
+
+# --- hostile documents (HAZARDS 1-3) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "title", "forbidden"),
+    [
+        ("billion_laughs.xml", "عنوان &lol9;", "lollol"),
+        ("big_internal_entity.xml", None, "ضخم ضخم"),
+        ("xxe.xml", "ملف &xxe;", "root:"),
+    ],
+    ids=["billion-laughs-not-expanded", "huge-internal-entity-not-expanded", "xxe-no-file-read"],
+)
+def test_entity_attacks_are_neutralized(name: str, title: str | None, forbidden: str) -> None:
+    feed = parse_feed(read(name), url=URL)
+    (e,) = feed.entries
+    if title is not None:
+        assert e.title == title  # the reference is shown literally, never expanded
+    text = e.title + e.summary + e.content
+    assert forbidden not in text
+    assert len(e.title) <= MAX_TITLE
+    assert len(e.summary) <= MAX_SUMMARY
+
+
+def test_truncated_document_keeps_what_is_recoverable() -> None:
+    body = read("rss2_utf8.xml")
+    cut = body[: body.index(b"<item>", body.index(b"BB-sport-55")) + 40]
+    feed = parse_feed(cut, url=URL)
+    assert [e.guid for e in feed.entries][:2] == [
+        "FR-internationalNews-238-20180301",
+        "BB-sport-55-20180301",
+    ]
+    assert feed.warning
+
+
+@pytest.mark.parametrize(
+    ("title_xml", "expected"),
+    [
+        ("a\x00b\x01c\x1fd", "abcd"),
+        ("&nbsp;موسكو&hellip;", "موسكو…"),
+        ("&undefined; موسكو", "&undefined; موسكو"),
+        ("\u202eموسكو\u202c", "موسكو"),
+        ("&lt;b&gt;عاجل&lt;/b&gt; موسكو", "عاجل موسكو"),
+        ("<![CDATA[<em>عاجل</em>: موسكو]]>", "عاجل: موسكو"),
+    ],
+    ids=[
+        "control-chars-dropped",
+        "html-entities-in-xml",
+        "unknown-entity-literal",
+        "bidi-override-stripped",
+        "escaped-html-title-to-text",
+        "cdata-html-title-to-text",
+    ],
+)
+def test_title_cleaning(title_xml: str, expected: str) -> None:
+    doc = (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>'
+        f"<item><title>{title_xml}</title><guid>x</guid></item></channel></rss>"
+    ).encode()
+    assert parse_feed(doc, url=URL).entries[0].title == expected
+
+
+def _rss(items: str) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>'
+        f"{items}</channel></rss>"
+    ).encode()
+
+
+def test_fields_are_capped() -> None:
+    long = "كلمة " * 50_000
+    doc = _rss(
+        f"<item><title>{long}</title><description>{long}</description>"
+        f"<content:encoded xmlns:content='http://purl.org/rss/1.0/modules/content/'>{long * 2}"
+        "</content:encoded></item>"
+    )
+    (e,) = parse_feed(doc, url=URL).entries
+    assert (len(e.title), len(e.summary)) == (MAX_TITLE - 1, MAX_SUMMARY - 1)  # cut, then rstrip
+    assert 0 < len(e.content) <= MAX_CONTENT
+
+
+def test_item_count_is_capped_with_a_warning() -> None:
+    doc = _rss("".join(f"<item><title>خبر {i}</title><guid>{i}</guid></item>" for i in range(30)))
+    feed = parse_feed(doc, url=URL, max_items=10)
+    assert [e.guid for e in feed.entries] == [str(i) for i in range(10)]
+    assert feed.warning == "20 entries beyond the cap of 10 ignored"
+
+
+def test_long_author_is_cut_before_feedparser() -> None:
+    text = "<rss><channel><item><author>" + "a" * 40_000 + "@</author></item></channel></rss>"
+    out = neutralize(text)
+    assert len(out) < 1000
+    assert out.endswith("</author></item></channel></rss>")
+
+
+@pytest.mark.parametrize(
+    ("pub", "expected"),
+    [
+        ("Thu, 01 Mar 2018 11:33:23 +0300", utc(2018, 3, 1, 8, 33, 23)),
+        ("Fri, 01 Jan 2100 00:00:00 GMT", utc(2100, 1, 1)),
+        ("not a date", None),
+        ("", None),
+    ],
+    ids=["offset-to-utc", "far-future-kept", "unparseable-none", "empty-none"],
+)
+def test_published_dates(pub: str, expected: datetime | None) -> None:
+    (e,) = parse_feed(
+        _rss(f"<item><title>خبر</title><pubDate>{pub}</pubDate></item>"), url=URL
+    ).entries
+    assert e.published == expected
+
+
+@pytest.mark.parametrize(
+    ("published", "expected"),
+    [
+        (utc(2100, 1, 1), utc(2024, 4, 3)),
+        (None, utc(2024, 4, 3)),
+        (utc(2024, 4, 1), utc(2024, 4, 1)),
+    ],
+    ids=["future-clamped-to-now", "missing-is-now", "past-kept"],
+)
+def test_clamp_published(published: datetime | None, expected: datetime) -> None:
+    assert clamp_published(published, utc(2024, 4, 3)) == expected
+
+
+# --- pieces ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ("<p>فقرة أولى</p><p>فقرة ثانية</p>", "فقرة أولى\nفقرة ثانية"),
+        ("سطر<br/>سطر<br>سطر", "سطر\nسطر\nسطر"),
+        ("<script>var a = '<p>';</script><p>نص</p><style>p{}</style>", "نص"),
+        ("<!-- تعليق --><span>موس</span><b>كو</b>", "موسكو"),
+        ("<a href='x' title='a > b'>رابط</a>", "رابط"),
+        ("&quot;الدولة الإسلامية&quot; &amp; &#1605;", '"الدولة الإسلامية" & م'),
+        ("  كثير \t\u00a0 من   الفراغ  ", "كثير من الفراغ"),
+        ("<ul><li>أ</li>\n\n<li>ب</li></ul>", "أ\nب"),
+        ("<td>خلية</td><td>أخرى</td>", "خلية أخرى"),
+        ("نص بلا وسوم", "نص بلا وسوم"),
+        ("x < y and y > z", "x < y and y > z"),
+    ],
+    ids=[
+        "paragraphs-become-lines",
+        "br-becomes-line",
+        "script-and-style-dropped",
+        "inline-tags-join-words",
+        "quoted-gt-in-attribute",
+        "entities-unescaped",
+        "whitespace-collapsed",
+        "blank-lines-dropped",
+        "cells-spaced",
+        "plain-text-unchanged",
+        "lone-angle-brackets-kept",
+    ],
+)
+def test_html_to_text(html: str, text: str) -> None:
+    assert html_to_text(html) == text
+
+
+@pytest.mark.parametrize(
+    ("link", "expected"),
+    [
+        ("https://a.example/x", "https://a.example/x"),
+        ("/ar/news/1", "https://news.example/ar/news/1"),
+        ("//cdn.example/x", "https://cdn.example/x"),
+        ("javascript:alert(1)", None),
+        ("JavaScript:alert(1)", None),
+        ("data:text/html,<b>x</b>", None),
+        ("file:///etc/passwd", None),
+        ("mailto:a@b.example", None),
+        ("   ", None),
+        ("  https://a.example/مسار بمسافة  ", "https://a.example/مسار%20بمسافة"),
+    ],
+    ids=[
+        "absolute-https",
+        "relative-resolved-against-feed",
+        "protocol-relative-resolved",
+        "javascript-dropped",
+        "javascript-any-case-dropped",
+        "data-dropped",
+        "file-dropped",
+        "mailto-dropped",
+        "blank-dropped",
+        "spaces-encoded-arabic-kept",
+    ],
+)
+def test_safe_link(link: str, expected: str | None) -> None:
+    assert safe_link(link, URL) == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "ctype", "codec"),
+    [
+        ("موسكو".encode(), None, "utf-8"),
+        ("موسكو".encode("cp1256"), "text/xml; charset=utf-8", "cp1256"),
+        ("موسكو".encode("cp1256"), None, "cp1256"),
+        ("موسكو".encode("iso-8859-6"), "text/xml; charset=iso-8859-6", "iso8859-6"),
+        ("موسكو".encode("utf-16"), None, "utf-16-le"),
+        ("موسكو".encode("utf-8-sig"), "text/xml; charset=latin-1", "utf-8"),
+        ("<?xml ?>موسكو".encode("utf-16-be"), None, "utf-16-be"),
+    ],
+    ids=[
+        "utf8",
+        "cp1256-labelled-utf8",
+        "cp1256-unlabelled",
+        "iso-8859-6-labelled",
+        "utf16-bom",
+        "utf8-bom-beats-latin1-label",
+        "utf16-be-without-bom",
+    ],
+)
+def test_decode_body(body: bytes, ctype: str | None, codec: str) -> None:
+    text, used = decode_body(body, ctype)
+    assert "موسكو" in text
+    assert used == codec
+
+
+def test_truncate_keeps_marks_with_their_letter() -> None:
+    text = "مُحَمَّد"  # letters with harakat
+    assert truncate(text, 3) == "مُ"  # not "مُح" without its fatha
+    assert truncate(text, 2) == "مُ"
+    assert truncate(text, 100) == text
+
+
+def test_parse_feed_is_picklable_for_a_process_pool() -> None:
+    # our own values, round-tripped as a ProcessPoolExecutor would
+    assert pickle.loads(pickle.dumps(parse_feed)) is parse_feed  # noqa: S301
+    feed = parse_feed(read("rss2_utf8.xml"), url=URL)
+    assert pickle.loads(pickle.dumps(feed)) == feed  # noqa: S301
+
+
+@pytest.mark.parametrize(
+    ("prolog", "title"),
+    [
+        ('<!DOCTYPE rss [<!ENTITY b "<b>x</b>">]>', "&b;"),
+        ('<!DOCTYPE rss [<!ENTITY q "]>">]>', "&q;"),
+        (
+            '<!DOCTYPE rss PUBLIC "-//Netscape//DTD RSS 0.91//EN" "http://127.0.0.1:9/rss.dtd">',
+            "&q;",
+        ),
+        ('<!DOCTYPE rss [<!ENTITY x "unterminated >]>', "&x;"),
+        ('<!ENTITY stray "s">', "&stray;"),
+    ],
+    ids=[
+        "entity-value-with-markup",
+        "entity-value-with-subset-end",
+        "external-dtd-dropped",
+        "malformed-subset-dropped",
+        "entity-outside-doctype-dropped",
+    ],
+)
+def test_prolog_declarations_are_removed(prolog: str, title: str) -> None:
+    doc = (
+        f'<?xml version="1.0" encoding="utf-8"?>{prolog}<rss version="2.0"><channel><title>t'
+        f"</title><item><title>{title} خبر</title><guid>1</guid></item></channel></rss>"
+    ).encode()
+    (e,) = parse_feed(doc, url=URL).entries
+    assert e.title == f"{title} خبر"

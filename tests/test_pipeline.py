@@ -1,0 +1,211 @@
+"""The pipeline in-process against real local servers and a real SQLite file: poll, dedup by
+identity, max_age, conditional GET, failures isolated per feed, and the sender's retry ladder."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from monitor.config import Config, loads
+from monitor.daemon import build_notifiers
+from monitor.fetch import Fetcher
+from monitor.notify import Notifier
+from monitor.pipeline import Pipeline, Sender
+from monitor.store.sqlite import SQLiteStore
+from tests.conftest import WEBHOOK_SECRET
+from tests.feedgen import FakeItem, rss
+from tests.servers import FeedServer, Response, WebhookReceiver
+
+CONFIG = """\
+storage: sqlite:///{db}
+poll: {{interval: 60, timeout: 3s, jitter: 0, max_backoff: 10m}}
+max_age: 6h
+feeds:
+  - url: {a}
+    name: outlet-a
+  - url: {b}
+    name: outlet-b
+destinations:
+  archive: {{type: webhook, url: "{hook}/in", secret: "{secret}"}}
+watchlists:
+  - name: moscow
+    any: [موسكو]
+    notify: [archive]
+"""
+
+
+class Clock:
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def setup(tmp_path: Path, feeds: FeedServer, hook: WebhookReceiver) -> Config:
+    text = CONFIG.format(db=tmp_path / "m.db", a=feeds.url + "/a.xml", b=feeds.url + "/b.xml",
+                         hook=hook.url, secret=WEBHOOK_SECRET)
+    return loads(text, env={})
+
+
+def item(n: int, title: str, published: float, link: str | None = None) -> FakeItem:
+    return FakeItem(f"g-{n}", title, title + " والتفاصيل في النص.", link or f"https://a.example/{n}", published)
+
+
+async def close(fetcher: Fetcher, notifiers: Mapping[str, Notifier]) -> None:
+    for n in notifiers.values():
+        await n.aclose()
+    await fetcher.aclose()
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(coro)
+
+
+def test_poll_match_outbox_send(tmp_path: Path, feed_server: FeedServer,
+                                webhook_receiver: WebhookReceiver) -> None:
+    now = time.time()
+    feed_server.publish("/a.xml", rss([
+        item(1, "وصول وفد إلى موسكو", now - 100),
+        item(2, "مباراة كرة قدم في القاهرة", now - 100),
+        item(3, "موسكو قبل ثلاثة أيام", now - 3 * 86400),  # older than max_age: never alerts
+    ]))
+    # outlet-b carries item 1 again, with tracking parameters on its link.
+    feed_server.publish("/b.xml", rss([
+        FakeItem("other-guid", "وصول وفد إلى موسكو", "نص", "https://a.example/1?utm_source=x", now - 50)
+    ]))
+    cfg = setup(tmp_path, feed_server, webhook_receiver)
+    store = SQLiteStore(str(tmp_path / "m.db"))
+    clock = Clock(now)
+
+    async def go() -> None:
+        fetcher = Fetcher()
+        pipe = Pipeline(cfg, store, fetcher, clock=clock)
+        notifiers = build_notifiers(cfg)
+        sender = Sender(store, notifiers, clock=clock)
+        ra = await pipe.poll(cfg.feeds[0])
+        assert (ra.outcome, ra.items, ra.new_items, ra.alerts) == ("new", 3, 3, 1)
+        rb = await pipe.poll(cfg.feeds[1])
+        assert (rb.outcome, rb.new_items, rb.alerts) == ("new", 0, 0), "same item, other outlet"
+        assert await sender.send_due() == 1
+        again = await pipe.poll(cfg.feeds[0])
+        assert again.outcome == "not_modified", "conditional GET with the stored ETag"
+        assert await sender.send_due() == 0
+        await close(fetcher, notifiers)
+
+    run(go())
+    assert len(webhook_receiver.received) == 1
+    headers, payload, verified = webhook_receiver.received[0]
+    assert verified
+    assert payload["type"] == "monitor.alert"
+    assert payload["watchlist"] == "moscow"
+    assert payload["matched"] == ["موسكو"]
+    assert payload["item"]["title"] == "وصول وفد إلى موسكو"
+    assert payload["item"]["feed"] == {"name": "outlet-a", "url": feed_server.url + "/a.xml"}
+    assert payload["story"]["id"]
+    assert headers["webhook-id"] == payload["id"]
+    store.close()
+
+
+def test_failing_feed_backs_off_and_touches_no_other(tmp_path: Path, feed_server: FeedServer,
+                                                      webhook_receiver: WebhookReceiver) -> None:
+    now = time.time()
+    feed_server.publish("/a.xml", rss([item(1, "موسكو اليوم", now - 10)]))
+    feed_server.overrides["/b.xml"] = lambda req: Response(503, b"down", {"Retry-After": "120"})
+    cfg = setup(tmp_path, feed_server, webhook_receiver)
+    store = SQLiteStore(str(tmp_path / "m.db"))
+
+    async def go() -> None:
+        fetcher = Fetcher()
+        pipe = Pipeline(cfg, store, fetcher, clock=Clock(now))
+        rb, ra = await asyncio.gather(pipe.poll(cfg.feeds[1]), pipe.poll(cfg.feeds[0]))
+        assert rb.outcome == "error"
+        assert "503" in (rb.error or "")
+        assert rb.next_in >= 120, "Retry-After honoured"
+        assert ra.alerts == 1
+        feed_server.overrides["/b.xml"] = lambda req: Response(500, b"broken")
+        delays = []
+        for _ in range(6):
+            r = await pipe.poll(cfg.feeds[1])
+            delays.append(r.next_in)
+        assert delays == sorted(delays), "backoff grows"
+        assert delays[-1] <= 600 * 1.5, "and is capped (max_backoff, with jitter)"
+        st = store.feed_state(cfg.feeds[1].url)
+        assert st.error_streak == 7
+        del feed_server.overrides["/b.xml"]
+        feed_server.publish("/b.xml", rss([item(9, "خبر", now)]))
+        rec = await pipe.poll(cfg.feeds[1])
+        assert rec.outcome == "new"
+        assert store.feed_state(cfg.feeds[1].url).error_streak == 0, "recovers when the feed is back"
+        await fetcher.aclose()
+
+    run(go())
+    store.close()
+
+
+def test_webhook_500_is_retried_on_the_ladder_with_the_same_id(
+    tmp_path: Path, feed_server: FeedServer, webhook_receiver: WebhookReceiver
+) -> None:
+    now = time.time()
+    feed_server.publish("/a.xml", rss([item(1, "موسكو تعلن", now - 10)]))
+    cfg = setup(tmp_path, feed_server, webhook_receiver)
+    store = SQLiteStore(str(tmp_path / "m.db"))
+    clock = Clock(now)
+    webhook_receiver.script.extend([Response(500, b"oops"), Response(502, b"bad gateway")])
+
+    async def go() -> None:
+        fetcher = Fetcher()
+        notifiers = build_notifiers(cfg)
+        pipe = Pipeline(cfg, store, fetcher, clock=clock)
+        sender = Sender(store, notifiers, clock=clock, ladder=(5, 300))
+        await pipe.poll(cfg.feeds[0])
+        assert await sender.send_due() == 0  # 500
+        assert await sender.send_due() == 0  # not due yet: nothing sent
+        clock.t += 5
+        assert await sender.send_due() == 0  # 502
+        clock.t += 299
+        assert await sender.send_due() == 0
+        clock.t += 1
+        assert await sender.send_due() == 1
+        await close(fetcher, notifiers)
+
+    run(go())
+    ids = [h["webhook-id"] for h, _, _ in webhook_receiver.received]
+    stamps = [h["webhook-timestamp"] for h, _, _ in webhook_receiver.received]
+    assert len(ids) == 3
+    assert len(set(ids)) == 1, "the same webhook-id on every try"
+    assert all(v for _, _, v in webhook_receiver.received), "a fresh valid signature per try"
+    assert stamps == sorted(stamps)
+    store.close()
+
+
+@pytest.mark.parametrize("status", [410, 400], ids=["410-gone-disables", "4xx-is-permanent"])
+def test_permanent_failures_become_dead_letters(
+    tmp_path: Path, feed_server: FeedServer, webhook_receiver: WebhookReceiver, status: int
+) -> None:
+    now = time.time()
+    feed_server.publish("/a.xml", rss([item(1, "موسكو تعلن", now - 10)]))
+    cfg = setup(tmp_path, feed_server, webhook_receiver)
+    store = SQLiteStore(str(tmp_path / "m.db"))
+    webhook_receiver.script.append(Response(status, b"no"))
+
+    async def go() -> None:
+        fetcher = Fetcher()
+        pipe = Pipeline(cfg, store, fetcher, clock=Clock(now))
+        notifiers = build_notifiers(cfg)
+        sender = Sender(store, notifiers, clock=Clock(now + 10_000))
+        await pipe.poll(cfg.feeds[0])
+        await sender.send_due()
+        await sender.send_due()
+        await close(fetcher, notifiers)
+
+    run(go())
+    (row,) = store.deliveries()
+    assert row.state == "dead"
+    assert str(status) in (row.last_error or "")
+    assert len(webhook_receiver.received) == 1
+    store.close()

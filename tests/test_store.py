@@ -1,0 +1,146 @@
+"""The SQLite store on a real file: the outbox invariant, at-most-once resend, the instance lock."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from monitor.errors import StoreLockedError
+from monitor.models import Alert, Item
+from monitor.store import FeedOutcome, NewItem, OutboxEntry
+from monitor.store.sqlite import SQLiteStore
+
+
+def item(n: int, feed_url: str = "http://127.0.0.1/f.xml") -> Item:
+    return Item(
+        id=f"u:{n}", feed="f", feed_url=feed_url, guid=None, url=f"https://x.example/{n}",
+        title=f"عنوان {n}", summary="ملخص", content="نص", published=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+
+
+def alert(n: int, watchlist: str = "moscow") -> Alert:
+    it = item(n)
+    return Alert(id=f"al_{watchlist}_{n}", watchlist=watchlist, story_id=it.id, item=it,
+                 matched=("موسكو",), created_at=datetime(2026, 1, 1, tzinfo=UTC))
+
+
+def ok(url: str = "http://127.0.0.1/f.xml", at: float = 1000.0) -> FeedOutcome:
+    return FeedOutcome(url, ok=True, etag='"e1"', last_modified="lm", body_hash="h",
+                       next_poll_at=at + 300, at=at, status="new")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SQLiteStore:
+    s = SQLiteStore(str(tmp_path / "m.db"))
+    yield s  # type: ignore[misc]
+    s.close()
+
+
+def test_ingest_marks_items_seen_and_fills_the_outbox(store: SQLiteStore) -> None:
+    res = store.ingest(ok(), [NewItem(item(1), "u:1"), NewItem(item(2), "u:2")],
+                       [OutboxEntry(alert(1), ("desk", "archive"))])
+    assert res.items_added == 2
+    assert res.alerts_added == ("al_moscow_1",)
+    assert store.unseen(["u:1", "u:2", "u:3"]) == {"u:3"}
+    due = store.due(now=2000.0)
+    assert sorted(d.destination for d in due) == ["archive", "desk"]
+    assert {d.alert.id for d in due} == {"al_moscow_1"}
+    assert due[0].alert.item.title == "عنوان 1"
+    st = store.feed_state("http://127.0.0.1/f.xml")
+    assert (st.etag, st.last_modified, st.body_hash, st.next_poll_at) == ('"e1"', "lm", "h", 1300.0)
+
+
+def test_an_alert_is_unique_per_watchlist_and_story(store: SQLiteStore) -> None:
+    store.ingest(ok(), [NewItem(item(1), "u:1")], [OutboxEntry(alert(1), ("desk",))])
+    again = store.ingest(ok(), [NewItem(item(1), "u:1")], [OutboxEntry(alert(1), ("desk",))])
+    assert again.items_added == 0
+    assert again.alerts_added == ()
+    assert len(store.due(now=2000.0)) == 1
+
+
+def test_failed_transaction_writes_nothing(store: SQLiteStore) -> None:
+    bad = OutboxEntry(alert(2), ("desk",))
+    broken_item = NewItem(item(2), "u:2")
+    # A title that is not text makes the insert fail halfway: nothing may remain of the poll.
+    broken = NewItem(item(3).__class__(**{**_fields(item(3)), "title": object()}), "u:3")  # type: ignore[arg-type]
+    with pytest.raises(Exception):  # noqa: B017, PT011 - sqlite's InterfaceError or TypeError
+        store.ingest(ok(), [broken_item, broken], [bad])
+    assert store.unseen(["u:2"]) == {"u:2"}
+    assert store.due(now=2000.0) == []
+    assert store.feed_state("http://127.0.0.1/f.xml").etag is None
+
+
+def _fields(it: Item) -> dict[str, object]:
+    return {f: getattr(it, f) for f in it.__dataclass_fields__}
+
+
+def test_crash_between_send_and_ack_resends_once(store: SQLiteStore) -> None:
+    store.ingest(ok(), [NewItem(item(1), "u:1")], [OutboxEntry(alert(1), ("desk",))])
+    (d,) = store.due(now=2000.0)
+    store.begin_attempt(d.id, 2000.0)
+    assert store.due(now=2000.0) == []  # in flight: not handed out twice
+    assert store.recover() == 1  # the process died here; start-up makes it due again
+    (again,) = store.due(now=2001.0)
+    assert again.id == d.id
+    assert again.attempts == 1
+    store.begin_attempt(again.id, 2001.0)
+    store.delivered(again.id, 2002.0, "ts-1")
+    assert store.recover() == 0
+    assert store.due(now=9999.0) == []
+
+
+def test_retry_and_dead_letters(store: SQLiteStore) -> None:
+    store.ingest(ok(), [NewItem(item(1), "u:1")], [OutboxEntry(alert(1), ("desk", "hook"))])
+    d1, d2 = store.due(now=2000.0)
+    store.begin_attempt(d1.id, 2000.0)
+    store.retry_later(d1.id, 2100.0, "HTTP 500")
+    store.begin_attempt(d2.id, 2000.0)
+    store.dead(d2.id, 2000.0, "channel_not_found")
+    assert store.due(now=2050.0) == []
+    assert [d.id for d in store.due(now=2100.0)] == [d1.id]
+    rows = {r.destination: r for r in store.deliveries()}
+    assert rows["hook"].state == "dead"
+    assert rows["hook"].last_error == "channel_not_found"
+    assert rows["desk"].state == "pending"
+    assert store.next_due_at() == 2100.0
+
+
+def test_feed_errors_count_a_streak_and_success_resets_it(store: SQLiteStore) -> None:
+    url = "http://127.0.0.1/f.xml"
+    for i in range(3):
+        store.record_feed(FeedOutcome(url, ok=False, error="HTTP 503", next_poll_at=5000.0 + i, at=1.0))
+    assert store.feed_state(url).error_streak == 3
+    assert store.feed_state(url).last_error == "HTTP 503"
+    store.record_feed(ok(url))
+    assert store.feed_state(url).error_streak == 0
+
+
+def test_state_survives_reopening(tmp_path: Path) -> None:
+    path = str(tmp_path / "m.db")
+    s = SQLiteStore(path)
+    s.ingest(ok(), [NewItem(item(1), "u:1")], [OutboxEntry(alert(1), ("desk",))])
+    s.close()
+    s = SQLiteStore(path)
+    assert s.unseen(["u:1"]) == set()
+    assert len(s.due(now=2000.0)) == 1
+    s.close()
+
+
+def test_second_daemon_on_the_same_file_is_refused(tmp_path: Path) -> None:
+    path = str(tmp_path / "m.db")
+    first = SQLiteStore(path, lock=True)
+    try:
+        with pytest.raises(StoreLockedError, match="in use by another monitor daemon"):
+            SQLiteStore(path, lock=True)
+        # ... also from another process, which is what two daemons are.
+        code = f"from monitor.store.sqlite import SQLiteStore; SQLiteStore({path!r}, lock=True)"
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+        assert proc.returncode != 0
+        assert "StoreLockedError" in proc.stderr
+    finally:
+        first.close()
+    SQLiteStore(path, lock=True).close()  # released on close

@@ -1,0 +1,245 @@
+"""monitor.text: normalization, tokens, boilerplate. One row per rule, the reason in the id."""
+
+from __future__ import annotations
+
+import sys
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+from monitor.text import (
+    normalize,
+    normalize_exact,
+    normalize_strict,
+    strip_boilerplate,
+    tokenize,
+    words,
+)
+
+SEED = Path(__file__).resolve().parent.parent / "seeds" / "000_0023912365e1bf7c.txt"
+
+NORMALIZE = [
+    ("مُوسْكُو", "موسكو", "harakat deleted"),
+    ("كتابٌ مدرسيٌّ", "كتاب مدرسي", "tanween and shadda deleted"),
+    ("الرحمٰن", "الرحمن", "superscript alef deleted"),
+    ("ذٰلِكَ ٱلْكِتَٰبُ لَا رَيْبَ ۛ فِيهِ ۚ", "ذلك الكتب لا ريب  فيه ", "Quranic marks deleted, wasla folded"),
+    ('بـ"الإرهـــاب"', 'ب"الارهاب"', "tatweel deleted"),
+    ("موس\u200fكو", "موسكو", "RLM inside a word deleted"),
+    ("ح\u200cماس", "حماس", "ZWNJ deleted, not turned into a space"),
+    ("غ\u200dزة", "غزه", "ZWJ deleted"),
+    ("\u202bبيروت\u202c", "بيروت", "bidi embedding deleted"),
+    ("\u2067بيروت\u2069", "بيروت", "bidi isolate deleted"),
+    ("\ufeffطهران", "طهران", "BOM deleted"),
+    ("الخرطو\u061cم", "الخرطوم", "Arabic letter mark deleted"),
+    ("إس\u00adرائيل", "اسراءيل", "soft hyphen deleted"),
+    ("أحمد", "احمد", "alef with hamza above folded"),
+    ("إيران", "ايران", "alef with hamza below folded"),
+    ("آسيا", "اسيا", "alef with madda folded"),
+    ("ٱلله", "الله", "alef wasla folded"),
+    ("على", "علي", "alef maqsura folded to yeh"),
+    ("الأمریكیة", "الامريكيه", "Persian yeh folded to yeh"),
+    ("القاهرة", "القاهره", "teh marbuta folded to heh"),
+    ("کابل", "كابل", "keheh folded to kaf"),
+    ("ھذا", "هذا", "heh doachashmee folded to heh"),
+    ("مسؤول", "مسءول", "waw with hamza folded to hamza"),
+    ("رئيس", "رءيس", "yeh with hamza folded to hamza"),
+    ("١٧٠١", "1701", "Arabic-Indic digits to ASCII"),
+    ("۱۴۰۲", "1402", "Persian digits to ASCII"),
+    ("NATO Biden", "nato biden", "Latin casefolded"),
+    ("Straße", "strasse", "casefold, not lower"),
+    ("ﻻ", "لا", "presentation form lam-alef to letters (NFKC)"),
+    ("ﺑﻴﺮﻭﺕ", "بيروت", "presentation forms to letters (NFKC)"),
+    ("a\u00a0b", "a b", "no-break space to space"),
+    ("plain ascii", "plain ascii", "ASCII fast path"),
+]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [r[:2] for r in NORMALIZE], ids=[r[2] for r in NORMALIZE]
+)
+def test_normalize(raw: str, expected: str) -> None:
+    assert normalize(raw) == expected
+
+
+STRICT = [
+    ("على", "على", "alef maqsura kept"),
+    ("علي", "علي", "yeh kept"),
+    ("أحمد", "أحمد", "hamza seat kept"),
+    ("القاهرة", "القاهرة", "teh marbuta kept"),
+    ("مسؤول", "مسؤول", "waw with hamza kept"),
+    ("عَلِيّ", "علي", "diacritics still deleted"),
+    ("علـى", "على", "tatweel still deleted"),
+    ("ٱلله", "الله", "wasla is a codepoint variant: folded"),
+    ("کابل", "كابل", "keheh is a codepoint variant: folded"),
+    ("الأمریكیة", "الأمريكية", "Persian yeh inside a word is yeh"),
+    ("علی", "على", "Persian yeh ending a word is drawn dotless: alef maqsura"),
+    ("١٧", "17", "digits folded"),
+    ("NATO", "nato", "casefolded"),
+]
+
+
+@pytest.mark.parametrize(("raw", "expected"), [r[:2] for r in STRICT], ids=[r[2] for r in STRICT])
+def test_normalize_strict(raw: str, expected: str) -> None:
+    assert normalize_strict(raw) == expected
+
+
+def test_normalize_exact_keeps_case() -> None:
+    assert normalize_exact("UN عَلِيّ") == "UN علي"
+
+
+def test_format_characters_table_is_complete() -> None:
+    # every BMP format character (Cf) is deleted; the table in text.py is written out for speed
+    for cp in range(0x10000):
+        ch = chr(cp)
+        if unicodedata.category(ch) == "Cf":
+            assert normalize("a" + ch + "b") == "ab", hex(cp)
+
+
+WORDS = [
+    ("مُوسْكُو", ["موسكو"], "diacritics do not split a word"),
+    ("موس\u200fكو", ["موسكو"], "an invisible mark does not split a word"),
+    ('بـ"الإرهاب"', ["ب", "الارهاب"], "quote after tatweel separates"),
+    ("قال، موسكو؛ وبكين؟", ["قال", "موسكو", "وبكين"], "Arabic punctuation separates"),
+    ("شركةTesla", ["شركه", "tesla"], "a change of script separates"),
+    ("F-16", ["f", "16"], "hyphen separates"),
+    ("G20", ["g20"], "Latin letters and digits stay together"),
+    ("بـ2022", ["ب", "2022"], "Arabic letters and digits separate"),
+    ("Biden's", ["biden", "s"], "apostrophe separates"),
+    ("ﷺ", ["صلي", "الله", "عليه", "وسلم"], "a ligature expands to its words"),
+    ("Apple™", ["appletm"], "compatibility symbol joins its word, as NFKC says"),
+]
+
+
+@pytest.mark.parametrize(("raw", "expected"), [r[:2] for r in WORDS], ids=[r[2] for r in WORDS])
+def test_words(raw: str, expected: list[str]) -> None:
+    assert words(raw) == expected
+    assert [t.norm for t in tokenize(raw)] == expected
+
+
+def test_tokenize_spans_point_into_the_original() -> None:
+    text = "وصل الوفد إلى مُوسْكُو، ثم وبموسكو"
+    toks = tokenize(text)
+    assert [text[t.start : t.end] for t in toks][-3:] == ["مُوسْكُو", "ثم", "وبموسكو"]
+    assert toks[3].norm == "موسكو"
+
+
+@pytest.mark.parametrize("view", ["folded", "strict", "exact"])
+def test_fast_and_span_paths_agree_on_the_seed(view: str) -> None:
+    text = SEED.read_text(encoding="utf-8")
+    assert words(text, view) == [t.norm for t in tokenize(text, view)]  # type: ignore[arg-type]
+
+
+def test_fast_and_span_paths_agree_on_every_bmp_character() -> None:
+    # one string holding every BMP character between two Arabic words
+    chars = "".join(chr(cp) for cp in range(0x20, 0x10000) if not 0xD800 <= cp < 0xE000)
+    text = "موسكو" + chars + "كييف"
+    assert words(text) == [t.norm for t in tokenize(text)]
+
+
+BOILERPLATE = [
+    ("نص الخبر\nكلمات دلالية: موسكو روسيا", "نص الخبر", "tag-list", "tag list with colon"),
+    ("نص الخبر\nالكلمات الدلالية\nموسكو\nروسيا", "نص الخبر", "tag-list", "tag heading alone"),
+    ("نص الخبر\nالوسوم: موسكو", "نص الخبر", "tag-list", "tags as الوسوم"),
+    ("نص الخبر\nTags: Moscow, Russia", "نص الخبر", "tag-list", "Latin tags"),
+    (
+        "نص الخبر\nإقرأ أيضاً:\nقصة أخرى\nتفاصيلها",
+        "نص الخبر",
+        "read-also",
+        "read-also section alone",
+    ),
+    ("نص الخبر\nاقرأ ايضا\nقصة أخرى", "نص الخبر", "read-also", "read-also without hamza"),
+    (
+        "نص\nاقرأ أيضا: عنوان قصة أخرى\nبقية الخبر",
+        "نص\nبقية الخبر",
+        "read-also",
+        "read-also link line only",
+    ),
+    ("نص الخبر\nمقالات مشابهة\n• عنوان\n• عنوان", "نص الخبر", "related", "related headlines"),
+    ("نص الخبر\nأخبار ذات صلة\nعنوان", "نص الخبر", "related", "أخبار ذات صلة"),
+    ("نص الخبر\nالمصدر: فرانس24\nبقية", "نص الخبر\nبقية", "source-line", "source line"),
+    ("إعداد: فرانس24 تابِع إعلان\nنص الخبر", "نص الخبر", "source-line", "credit line"),
+    ("تابع إعلان اقرأ المزيد\nنص الخبر", "نص الخبر", "nav", "nav-only line"),
+    ("نص الخبر\nفرانس24/ أ ف ب", "نص الخبر", "nav", "agency credit line"),
+    ("ملخص الخبر ... اقرأ المزيد", "ملخص الخبر ...", "read-also", "trailing read more"),
+    ("نص الخبر\n• عنوان أول\n• عنوان ثان", "نص الخبر", "teaser", "trailing bullet list"),
+    (
+        "The story.\nThe post Title appeared first on Site.",
+        "The story.",
+        "source-line",
+        "WP footer",
+    ),
+    (
+        "نص الخبر\nكلمات دلالية هي موضوع البحث",
+        "نص الخبر\nكلمات دلالية هي موضوع البحث",
+        None,
+        "marker inside a sentence is text",
+    ),
+    (
+        "الخبر عن المصدر الرئيسي للمياه",
+        "الخبر عن المصدر الرئيسي للمياه",
+        None,
+        "source word without colon is text",
+    ),
+    ("نص\n• بند واحد فقط", "نص\n• بند واحد فقط", None, "a single bullet is text"),
+]
+
+
+@pytest.mark.parametrize(
+    ("raw", "kept", "reason"), [r[:3] for r in BOILERPLATE], ids=[r[3] for r in BOILERPLATE]
+)
+def test_strip_boilerplate(raw: str, kept: str, reason: str | None) -> None:
+    s = strip_boilerplate(raw)
+    assert s.text.strip() == kept
+    assert ({r.reason for r in s.removed} or {None}) >= {reason}
+    if reason is None:
+        assert s.removed == ()
+
+
+USER_MARKERS = [
+    (
+        "نص\nالوحدة الإخبارية: ملخص\nبقية",
+        ["الوحدة الاخبارية"],
+        "نص",
+        "folded marker cuts to the end",
+    ),
+    ("نص\n» لمتابعة آخر الأخبار\nbla", ["لمتابعة آخر الأخبار"], "نص", "after a bullet"),
+    (
+        "نص عن الوحدة الإخبارية\nبقية",
+        ["الوحدة الإخبارية"],
+        "نص عن الوحدة الإخبارية\nبقية",
+        "not at line start: kept",
+    ),
+    ("نص\nDisclaimer: x", ["disclaimer"], "نص", "Latin marker, any case"),
+]
+
+
+@pytest.mark.parametrize(
+    ("raw", "markers", "kept"), [r[:3] for r in USER_MARKERS], ids=[r[3] for r in USER_MARKERS]
+)
+def test_user_markers(raw: str, markers: list[str], kept: str) -> None:
+    s = strip_boilerplate(raw, markers)
+    assert s.text.strip() == kept
+
+
+def test_seed_boilerplate() -> None:
+    text = SEED.read_text(encoding="utf-8")
+    s = strip_boilerplate(text)
+    own = s.text
+    assert "موسكو" in own
+    assert "الدولة الإسلامية" in own
+    for gone in ("كلمات دلالية", "زيلينسكي", "مقالات مشابهة", "المصدر", "حماس", "إيران"):
+        assert gone not in own, gone
+    reasons = [r.reason for r in s.removed]
+    assert reasons.count("source-line") == 2
+    assert {"tag-list", "read-also", "related", "nav"} <= set(reasons)
+    by_reason = {r.reason: text[r.start : r.end] for r in s.removed}
+    assert by_reason["read-also"].startswith("إقرأ أيضاً")
+    assert "زيلينسكي" in by_reason["read-also"]
+    assert s.removed_at(text.index("سوريا")) is not None
+
+
+def test_no_text() -> None:
+    assert strip_boilerplate("").text == ""
+    assert words("") == []
+    assert sys.maxunicode > 0xFFFF
