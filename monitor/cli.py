@@ -92,7 +92,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="monitor", description="Arabic-first news monitor")
     p.add_argument("--version", action="version", version=f"monitor {__version__}")
-    p.add_argument("-c", "--config", help="config file (default: $MONITOR_CONFIG, else config/monitor.yaml)")
+    p.add_argument(
+        "-c", "--config", help="config file (default: $MONITOR_CONFIG, else config/monitor.yaml)"
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.add_argument("--log-format", default="text", choices=["text", "json"])
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -187,7 +187,9 @@ class MonitorConfig(_Strict):
     @classmethod
     def _storage(cls, v: str) -> str:
         if v.startswith(("postgresql://", "postgres://")):
-            raise ValueError("PostgreSQL storage is not available in this version; use sqlite:///PATH")
+            raise ValueError(
+                "PostgreSQL storage is not available in this version; use sqlite:///PATH"
+            )
         if not v.startswith("sqlite:///") or len(v) <= len("sqlite:///"):
             raise ValueError("storage must be sqlite:///PATH")
         return v
@@ -208,7 +210,9 @@ class Config:
         return self.raw.storage
 
     @property
-    def destinations(self) -> Mapping[str, SlackDestination | WebhookDestination | ConsoleDestination]:
+    def destinations(
+        self,
+    ) -> Mapping[str, SlackDestination | WebhookDestination | ConsoleDestination]:
         return self.raw.destinations
 
     def summary(self) -> str:
@@ -276,7 +280,9 @@ def _line_of(lines: Mapping[Path_, int], path: Path_) -> int | None:
     return None
 
 
-def _expand(value: Any, path: Path_, env: Mapping[str, str], missing: list[tuple[Path_, str]]) -> Any:
+def _expand(
+    value: Any, path: Path_, env: Mapping[str, str], missing: list[tuple[Path_, str]]
+) -> Any:
     if isinstance(value, str):
 
         def sub(m: re.Match[str]) -> str:
@@ -373,7 +379,9 @@ def _cross_check(data: dict[str, Any], problem: Any) -> None:
         for j, d in enumerate(notify if isinstance(notify, list) else []):
             if isinstance(d, str) and d not in known:
                 names = ", ".join(sorted(known)) or "none defined"
-                problem(("watchlists", i, "notify", j), f"unknown destination {d!r} (known: {names})")
+                problem(
+                    ("watchlists", i, "notify", j), f"unknown destination {d!r} (known: {names})"
+                )
 
 
 def _clean_loc(loc: tuple[str | int, ...]) -> Path_:
@@ -382,9 +390,7 @@ def _clean_loc(loc: tuple[str | int, ...]) -> Path_:
     for part in loc:
         if isinstance(part, str) and (
             part in ("str", "TermConfig", "function-after[_check_feed_url()]")
-            or part in ("slack", "webhook", "console")
-            and out
-            and out[-2:-1] == ["destinations"]
+            or (part in ("slack", "webhook", "console") and out and out[-2:-1] == ["destinations"])
         ):
             continue
         out.append(part)
@@ -432,7 +438,10 @@ def _build(
     for i, f in enumerate(raw.feeds):
         name = f.name or (urllib.parse.urlsplit(f.url).hostname or f.url)
         if name in names:
-            problem(("feeds", i, "name"), f"feed name {name!r} is used twice (also feeds[{names[name]}])")
+            problem(
+                ("feeds", i, "name"),
+                f"feed name {name!r} is used twice (also feeds[{names[name]}])",
+            )
         if f.url in urls:
             problem(("feeds", i, "url"), f"feed URL is listed twice (also feeds[{urls[f.url]}])")
         names.setdefault(name, i)

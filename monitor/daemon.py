@@ -66,12 +66,19 @@ def log_report(r: PollReport) -> None:
     else:
         log.info(
             "feed=%s outcome=%s items=%d new=%d alerts=%d elapsed=%.2fs",
-            r.feed, r.outcome, r.items, r.new_items, r.alerts, r.elapsed,
+            r.feed,
+            r.outcome,
+            r.items,
+            r.new_items,
+            r.alerts,
+            r.elapsed,
         )
 
 
 class Daemon:
-    def __init__(self, config: Config, *, store: Store | None = None, use_pool: bool = True) -> None:
+    def __init__(
+        self, config: Config, *, store: Store | None = None, use_pool: bool = True
+    ) -> None:
         self.config = config
         self.store = store or open_store(config.storage, lock=True)
         self.fetcher = Fetcher()
@@ -161,8 +168,10 @@ class Daemon:
             loop.add_signal_handler(sig, self._on_signal, sig)
         recovered = self.store.recover()
         if recovered:
-            log.info("outbox: %d deliveries were in flight at the last stop; sending them again",
-                     recovered)
+            log.info(
+                "outbox: %d deliveries were in flight at the last stop; sending them again",
+                recovered,
+            )
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         states = self.store.feed_states()
         now = time.time()
@@ -171,14 +180,24 @@ class Daemon:
             st = states.get(spec.url)
             first = max(now, st.next_poll_at) if st and st.next_poll_at else now
             self.scheduler.add_job(
-                self.poll_feed, IntervalTrigger(seconds=spec.interval, jitter=int(jitter) or None),
-                args=[spec], id=spec.url, name=spec.name, max_instances=1, coalesce=True,
-                misfire_grace_time=None, next_run_time=datetime.fromtimestamp(first, UTC),
+                self.poll_feed,
+                IntervalTrigger(seconds=spec.interval, jitter=int(jitter) or None),
+                args=[spec],
+                id=spec.url,
+                name=spec.name,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=None,
+                next_run_time=datetime.fromtimestamp(first, UTC),
             )
         self.scheduler.start()
-        log.info("started feeds=%d watchlists=%d destinations=%d store=%s",
-                 len(self.config.feeds), len(self.config.watchlists), len(self.notifiers),
-                 self.config.storage)
+        log.info(
+            "started feeds=%d watchlists=%d destinations=%d store=%s",
+            len(self.config.feeds),
+            len(self.config.watchlists),
+            len(self.notifiers),
+            self.config.storage,
+        )
         sender = asyncio.create_task(self.send_loop())
         await self.stopping.wait()
         self.scheduler.shutdown(wait=False)
@@ -188,8 +207,9 @@ class Daemon:
             async with asyncio.timeout(GRACE):
                 await sender
         except TimeoutError:
-            log.warning("outcome=grace_expired in_flight=%d (kept in the outbox)",
-                        self.sender.in_flight)
+            log.warning(
+                "outcome=grace_expired in_flight=%d (kept in the outbox)", self.sender.in_flight
+            )
         await self.close()
         log.info("stopped")
         return 0

@@ -100,13 +100,16 @@ class Pipeline:
         poll_cfg = self.config.raw.poll
 
         def failed(e: Exception, retry_after: float | None) -> PollReport:
-            delay = backoff_delay(spec.interval, state.error_streak + 1, retry_after, poll_cfg.max_backoff)
+            delay = backoff_delay(
+                spec.interval, state.error_streak + 1, retry_after, poll_cfg.max_backoff
+            )
             msg = e.message if isinstance(e, FetchError | ParseError) else str(e)
             self.store.record_feed(
                 FeedOutcome(spec.url, ok=False, error=msg, next_poll_at=now + delay, at=now)
             )
-            return PollReport(spec.name, "error", error=msg, next_in=delay,
-                              elapsed=time.monotonic() - started)
+            return PollReport(
+                spec.name, "error", error=msg, next_in=delay, elapsed=time.monotonic() - started
+            )
 
         try:
             result = await self.fetcher.fetch(spec, state)
@@ -115,19 +118,35 @@ class Pipeline:
         next_at = now + spec.interval
         if result.not_modified or result.body is None:
             self.store.record_feed(
-                FeedOutcome(spec.url, ok=True, etag=result.etag, last_modified=result.last_modified,
-                            next_poll_at=next_at, at=now, status="not_modified")
+                FeedOutcome(
+                    spec.url,
+                    ok=True,
+                    etag=result.etag,
+                    last_modified=result.last_modified,
+                    next_poll_at=next_at,
+                    at=now,
+                    status="not_modified",
+                )
             )
-            return PollReport(spec.name, "not_modified", next_in=spec.interval,
-                              elapsed=time.monotonic() - started)
+            return PollReport(
+                spec.name, "not_modified", next_in=spec.interval, elapsed=time.monotonic() - started
+            )
         body_hash = hashlib.sha256(result.body).hexdigest()
         if body_hash == state.body_hash:
             self.store.record_feed(
-                FeedOutcome(spec.url, ok=True, etag=result.etag, last_modified=result.last_modified,
-                            next_poll_at=next_at, at=now, status="unchanged")
+                FeedOutcome(
+                    spec.url,
+                    ok=True,
+                    etag=result.etag,
+                    last_modified=result.last_modified,
+                    next_poll_at=next_at,
+                    at=now,
+                    status="unchanged",
+                )
             )
-            return PollReport(spec.name, "unchanged", next_in=spec.interval,
-                              elapsed=time.monotonic() - started)
+            return PollReport(
+                spec.name, "unchanged", next_in=spec.interval, elapsed=time.monotonic() - started
+            )
         try:
             parsed = await self._parse(spec, result.body, result.content_type)
         except ParseError as e:
@@ -138,15 +157,26 @@ class Pipeline:
         fresh = [it for it in items if not any(k in seen for k in it.keys)]
         outbox, new_items = self._decide(spec, fresh, now)
         outcome = FeedOutcome(
-            spec.url, ok=True, etag=result.etag, last_modified=result.last_modified,
-            body_hash=body_hash, next_poll_at=next_at, at=now, status="new",
+            spec.url,
+            ok=True,
+            etag=result.etag,
+            last_modified=result.last_modified,
+            body_hash=body_hash,
+            next_poll_at=next_at,
+            at=now,
+            status="new",
         )
         res = self.store.ingest(outcome, new_items, outbox)
         if res.alerts_added and self.on_alerts:
             self.on_alerts()
         return PollReport(
-            spec.name, "new", items=len(items), new_items=len(fresh), alerts=len(res.alerts_added),
-            next_in=spec.interval, elapsed=time.monotonic() - started,
+            spec.name,
+            "new",
+            items=len(items),
+            new_items=len(fresh),
+            alerts=len(res.alerts_added),
+            next_in=spec.interval,
+            elapsed=time.monotonic() - started,
         )
 
     def _decide(
@@ -170,13 +200,22 @@ class Pipeline:
             ):
                 wl = self.watchlists[m.watchlist]
                 alert = Alert(
-                    id=alert_id(m.watchlist, story_id), watchlist=m.watchlist, story_id=story_id,
-                    item=item, matched=m.terms, created_at=utc(now),
+                    id=alert_id(m.watchlist, story_id),
+                    watchlist=m.watchlist,
+                    story_id=story_id,
+                    item=item,
+                    matched=m.terms,
+                    created_at=utc(now),
                 )
                 outbox.append(OutboxEntry(alert=alert, destinations=wl.notify))
         if len(ordered) > cap:
-            log.warning("feed=%s outcome=capped new_items=%d cap=%d suppressed=%d",
-                        spec.name, len(ordered), cap, len(ordered) - cap)
+            log.warning(
+                "feed=%s outcome=capped new_items=%d cap=%d suppressed=%d",
+                spec.name,
+                len(ordered),
+                cap,
+                len(ordered) - cap,
+            )
         return outbox, new_items
 
 
@@ -203,7 +242,11 @@ class Sender:
     rate-limited destination never holds up another."""
 
     def __init__(
-        self, store: Store, notifiers: Mapping[str, Notifier], *, clock: Clock = time.time,
+        self,
+        store: Store,
+        notifiers: Mapping[str, Notifier],
+        *,
+        clock: Clock = time.time,
         ladder: tuple[float, ...] = RETRY_LADDER,
     ) -> None:
         self.store = store
@@ -229,8 +272,11 @@ class Sender:
         unknown = sorted(n for n in names if n not in self.notifiers)
         for n in unknown:
             if n not in self._unknown_warned:
-                log.warning("destination=%s outcome=held reason='no longer in the config; "
-                            "its deliveries wait until it is configured again'", n)
+                log.warning(
+                    "destination=%s outcome=held reason='no longer in the config; "
+                    "its deliveries wait until it is configured again'",
+                    n,
+                )
                 self._unknown_warned.add(n)
         return unknown
 
@@ -255,25 +301,42 @@ class Sender:
             if e.permanent or attempt > len(self.ladder):
                 reason = e.message if e.permanent else f"gave up after {attempt} tries: {e.message}"
                 self.store.dead(d.id, now, reason)
-                log.error("destination=%s alert=%s outcome=dead reason=%r",
-                          d.destination, d.alert.id, reason)
+                log.error(
+                    "destination=%s alert=%s outcome=dead reason=%r",
+                    d.destination,
+                    d.alert.id,
+                    reason,
+                )
             else:
                 wait = max(self.ladder[attempt - 1], e.retry_after or 0.0)
                 self.store.retry_later(d.id, now + wait, e.message)
-                log.warning("destination=%s alert=%s outcome=retry attempt=%d in=%.0fs reason=%r",
-                            d.destination, d.alert.id, attempt, wait, e.message)
+                log.warning(
+                    "destination=%s alert=%s outcome=retry attempt=%d in=%.0fs reason=%r",
+                    d.destination,
+                    d.alert.id,
+                    attempt,
+                    wait,
+                    e.message,
+                )
             return False
         except StoreError:
             raise
         except Exception as e:  # a bug in a notifier must not stop the sender
             now = self.clock()
             self.store.retry_later(d.id, now + self.ladder[0], f"unexpected error: {e!r}")
-            log.exception("destination=%s alert=%s outcome=retry reason='unexpected error'",
-                          d.destination, d.alert.id)
+            log.exception(
+                "destination=%s alert=%s outcome=retry reason='unexpected error'",
+                d.destination,
+                d.alert.id,
+            )
             return False
         finally:
             self.in_flight -= 1
         self.store.delivered(d.id, self.clock(), result.ref)
-        log.info("destination=%s alert=%s watchlist=%s outcome=delivered",
-                 d.destination, d.alert.id, d.alert.watchlist)
+        log.info(
+            "destination=%s alert=%s watchlist=%s outcome=delivered",
+            d.destination,
+            d.alert.id,
+            d.alert.watchlist,
+        )
         return True

@@ -65,13 +65,31 @@ def test_summary_never_shows_secrets() -> None:
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (("notify: [screen]", "notify: [slak]"), "c.yaml:19: watchlists[1].notify[0]: unknown destination 'slak'"),
-        (("    name: france24\n", "    name: france24\n    colour: red\n"), "c.yaml:7: feeds[0].colour: unknown key"),
+        (
+            ("notify: [screen]", "notify: [slak]"),
+            "c.yaml:19: watchlists[1].notify[0]: unknown destination 'slak'",
+        ),
+        (
+            ("    name: france24\n", "    name: france24\n    colour: red\n"),
+            "c.yaml:7: feeds[0].colour: unknown key",
+        ),
         (("interval: 2m", "interval: soon"), "c.yaml:7: feeds[0].interval: expected a duration"),
-        (("https://www.france24.com/ar/rss", "file:///etc/passwd"), "c.yaml:5: feeds[0].url: feed URL must be http"),
-        (("{type: console}", "{type: telegram}"), "c.yaml:12: destinations.screen: unknown destination type 'telegram'"),
-        (("channel: C0123456, ", ""), "c.yaml:10: destinations.desk.channel: required key is missing"),
-        (("storage: sqlite:///data/monitor.db", "storage: mysql://x"), "c.yaml:1: storage: storage must be sqlite"),
+        (
+            ("https://www.france24.com/ar/rss", "file:///etc/passwd"),
+            "c.yaml:5: feeds[0].url: feed URL must be http",
+        ),
+        (
+            ("{type: console}", "{type: telegram}"),
+            "c.yaml:12: destinations.screen: unknown destination type 'telegram'",
+        ),
+        (
+            ("channel: C0123456, ", ""),
+            "c.yaml:10: destinations.desk.channel: required key is missing",
+        ),
+        (
+            ("storage: sqlite:///data/monitor.db", "storage: mysql://x"),
+            "c.yaml:1: storage: storage must be sqlite",
+        ),
     ],
     ids=[
         "unknown-destination-named-with-line",
@@ -90,7 +108,9 @@ def test_errors_name_file_line_and_path(change: tuple[str, str], expected: str) 
 
 def test_missing_env_var_is_named_and_secret_values_never_echoed() -> None:
     errors = errors_of(BASE, env={"SLACK_BOT_TOKEN": "xoxb-1"})
-    assert errors == ["c.yaml:11: destinations.archive.secret: environment variable ${WEBHOOK_SECRET} is not set"]
+    assert errors == [
+        "c.yaml:11: destinations.archive.secret: environment variable ${WEBHOOK_SECRET} is not set"
+    ]
 
 
 def test_bad_secret_is_reported_without_echoing_it() -> None:
@@ -118,8 +138,10 @@ def test_unreadable_yaml(text: str, expected: str) -> None:
 
 
 def test_duplicate_feed_and_watchlist_names() -> None:
-    text = BASE.replace("  - url: https://feeds.bbci.co.uk/arabic/rss.xml",
-                        "  - url: https://feeds.bbci.co.uk/arabic/rss.xml\n    name: france24")
+    text = BASE.replace(
+        "  - url: https://feeds.bbci.co.uk/arabic/rss.xml",
+        "  - url: https://feeds.bbci.co.uk/arabic/rss.xml\n    name: france24",
+    )
     text = text.replace("name: russia", "name: moscow")
     errors = errors_of(text)
     assert any("feeds[1].name: feed name 'france24' is used twice" in e for e in errors)

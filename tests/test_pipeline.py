@@ -47,13 +47,20 @@ class Clock:
 
 
 def setup(tmp_path: Path, feeds: FeedServer, hook: WebhookReceiver) -> Config:
-    text = CONFIG.format(db=tmp_path / "m.db", a=feeds.url + "/a.xml", b=feeds.url + "/b.xml",
-                         hook=hook.url, secret=WEBHOOK_SECRET)
+    text = CONFIG.format(
+        db=tmp_path / "m.db",
+        a=feeds.url + "/a.xml",
+        b=feeds.url + "/b.xml",
+        hook=hook.url,
+        secret=WEBHOOK_SECRET,
+    )
     return loads(text, env={})
 
 
 def item(n: int, title: str, published: float, link: str | None = None) -> FakeItem:
-    return FakeItem(f"g-{n}", title, title + " والتفاصيل في النص.", link or f"https://a.example/{n}", published)
+    return FakeItem(
+        f"g-{n}", title, title + " والتفاصيل في النص.", link or f"https://a.example/{n}", published
+    )
 
 
 async def close(fetcher: Fetcher, notifiers: Mapping[str, Notifier]) -> None:
@@ -66,18 +73,37 @@ def run(coro):  # type: ignore[no-untyped-def]
     return asyncio.run(coro)
 
 
-def test_poll_match_outbox_send(tmp_path: Path, feed_server: FeedServer,
-                                webhook_receiver: WebhookReceiver) -> None:
+def test_poll_match_outbox_send(
+    tmp_path: Path, feed_server: FeedServer, webhook_receiver: WebhookReceiver
+) -> None:
     now = time.time()
-    feed_server.publish("/a.xml", rss([
-        item(1, "وصول وفد إلى موسكو", now - 100),
-        item(2, "مباراة كرة قدم في القاهرة", now - 100),
-        item(3, "موسكو قبل ثلاثة أيام", now - 3 * 86400),  # older than max_age: never alerts
-    ]))
+    feed_server.publish(
+        "/a.xml",
+        rss(
+            [
+                item(1, "وصول وفد إلى موسكو", now - 100),
+                item(2, "مباراة كرة قدم في القاهرة", now - 100),
+                item(
+                    3, "موسكو قبل ثلاثة أيام", now - 3 * 86400
+                ),  # older than max_age: never alerts
+            ]
+        ),
+    )
     # outlet-b carries item 1 again, with tracking parameters on its link.
-    feed_server.publish("/b.xml", rss([
-        FakeItem("other-guid", "وصول وفد إلى موسكو", "نص", "https://a.example/1?utm_source=x", now - 50)
-    ]))
+    feed_server.publish(
+        "/b.xml",
+        rss(
+            [
+                FakeItem(
+                    "other-guid",
+                    "وصول وفد إلى موسكو",
+                    "نص",
+                    "https://a.example/1?utm_source=x",
+                    now - 50,
+                )
+            ]
+        ),
+    )
     cfg = setup(tmp_path, feed_server, webhook_receiver)
     store = SQLiteStore(str(tmp_path / "m.db"))
     clock = Clock(now)
@@ -111,8 +137,9 @@ def test_poll_match_outbox_send(tmp_path: Path, feed_server: FeedServer,
     store.close()
 
 
-def test_failing_feed_backs_off_and_touches_no_other(tmp_path: Path, feed_server: FeedServer,
-                                                      webhook_receiver: WebhookReceiver) -> None:
+def test_failing_feed_backs_off_and_touches_no_other(
+    tmp_path: Path, feed_server: FeedServer, webhook_receiver: WebhookReceiver
+) -> None:
     now = time.time()
     feed_server.publish("/a.xml", rss([item(1, "موسكو اليوم", now - 10)]))
     feed_server.overrides["/b.xml"] = lambda req: Response(503, b"down", {"Retry-After": "120"})
@@ -140,7 +167,9 @@ def test_failing_feed_backs_off_and_touches_no_other(tmp_path: Path, feed_server
         feed_server.publish("/b.xml", rss([item(9, "خبر", now)]))
         rec = await pipe.poll(cfg.feeds[1])
         assert rec.outcome == "new"
-        assert store.feed_state(cfg.feeds[1].url).error_streak == 0, "recovers when the feed is back"
+        assert store.feed_state(cfg.feeds[1].url).error_streak == 0, (
+            "recovers when the feed is back"
+        )
         await fetcher.aclose()
 
     run(go())

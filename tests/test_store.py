@@ -17,20 +17,41 @@ from monitor.store.sqlite import SQLiteStore
 
 def item(n: int, feed_url: str = "http://127.0.0.1/f.xml") -> Item:
     return Item(
-        id=f"u:{n}", feed="f", feed_url=feed_url, guid=None, url=f"https://x.example/{n}",
-        title=f"عنوان {n}", summary="ملخص", content="نص", published=datetime(2026, 1, 1, tzinfo=UTC),
+        id=f"u:{n}",
+        feed="f",
+        feed_url=feed_url,
+        guid=None,
+        url=f"https://x.example/{n}",
+        title=f"عنوان {n}",
+        summary="ملخص",
+        content="نص",
+        published=datetime(2026, 1, 1, tzinfo=UTC),
     )
 
 
 def alert(n: int, watchlist: str = "moscow") -> Alert:
     it = item(n)
-    return Alert(id=f"al_{watchlist}_{n}", watchlist=watchlist, story_id=it.id, item=it,
-                 matched=("موسكو",), created_at=datetime(2026, 1, 1, tzinfo=UTC))
+    return Alert(
+        id=f"al_{watchlist}_{n}",
+        watchlist=watchlist,
+        story_id=it.id,
+        item=it,
+        matched=("موسكو",),
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
 
 
 def ok(url: str = "http://127.0.0.1/f.xml", at: float = 1000.0) -> FeedOutcome:
-    return FeedOutcome(url, ok=True, etag='"e1"', last_modified="lm", body_hash="h",
-                       next_poll_at=at + 300, at=at, status="new")
+    return FeedOutcome(
+        url,
+        ok=True,
+        etag='"e1"',
+        last_modified="lm",
+        body_hash="h",
+        next_poll_at=at + 300,
+        at=at,
+        status="new",
+    )
 
 
 @pytest.fixture
@@ -41,8 +62,11 @@ def store(tmp_path: Path) -> SQLiteStore:
 
 
 def test_ingest_marks_items_seen_and_fills_the_outbox(store: SQLiteStore) -> None:
-    res = store.ingest(ok(), [NewItem(item(1), "u:1"), NewItem(item(2), "u:2")],
-                       [OutboxEntry(alert(1), ("desk", "archive"))])
+    res = store.ingest(
+        ok(),
+        [NewItem(item(1), "u:1"), NewItem(item(2), "u:2")],
+        [OutboxEntry(alert(1), ("desk", "archive"))],
+    )
     assert res.items_added == 2
     assert res.alerts_added == ("al_moscow_1",)
     assert store.unseen(["u:1", "u:2", "u:3"]) == {"u:3"}
@@ -112,7 +136,9 @@ def test_retry_and_dead_letters(store: SQLiteStore) -> None:
 def test_feed_errors_count_a_streak_and_success_resets_it(store: SQLiteStore) -> None:
     url = "http://127.0.0.1/f.xml"
     for i in range(3):
-        store.record_feed(FeedOutcome(url, ok=False, error="HTTP 503", next_poll_at=5000.0 + i, at=1.0))
+        store.record_feed(
+            FeedOutcome(url, ok=False, error="HTTP 503", next_poll_at=5000.0 + i, at=1.0)
+        )
     assert store.feed_state(url).error_streak == 3
     assert store.feed_state(url).last_error == "HTTP 503"
     store.record_feed(ok(url))
@@ -138,7 +164,9 @@ def test_second_daemon_on_the_same_file_is_refused(tmp_path: Path) -> None:
             SQLiteStore(path, lock=True)
         # ... also from another process, which is what two daemons are.
         code = f"from monitor.store.sqlite import SQLiteStore; SQLiteStore({path!r}, lock=True)"
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+        proc = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=False
+        )
         assert proc.returncode != 0
         assert "StoreLockedError" in proc.stderr
     finally:

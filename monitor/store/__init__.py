@@ -108,7 +108,9 @@ class Store(Protocol):
 
     def dead(self, delivery_id: int, now: float, error: str) -> None: ...
 
-    def deliveries(self, states: Sequence[str] = ("pending", "sending", "dead")) -> list[DeliveryRow]: ...
+    def deliveries(
+        self, states: Sequence[str] = ("pending", "sending", "dead")
+    ) -> list[DeliveryRow]: ...
 
     def counts(self) -> dict[str, int]: ...
 
@@ -119,4 +121,6 @@ def open_store(dsn: str, *, lock: bool = False) -> Store:
         from monitor.store.sqlite import SQLiteStore
 
         return SQLiteStore(dsn[len("sqlite:///") :], lock=lock)
-    raise NotImplementedError(f"storage {dsn.split(':', 1)[0]} is not available yet; use sqlite:///")
+    raise NotImplementedError(
+        f"storage {dsn.split(':', 1)[0]} is not available yet; use sqlite:///"
+    )

@@ -170,8 +170,9 @@ class SQLiteStore:
         db.execute("INSERT OR IGNORE INTO feeds (url) VALUES (?)", (o.url,))
         if o.ok:
             db.execute(
-                "UPDATE feeds SET etag = coalesce(?, etag), last_modified = coalesce(?, last_modified),"
-                " body_hash = coalesce(?, body_hash), error_streak = 0, next_poll_at = ?,"
+                "UPDATE feeds SET etag = coalesce(?, etag),"
+                " last_modified = coalesce(?, last_modified), body_hash = coalesce(?, body_hash),"
+                " error_streak = 0, next_poll_at = ?,"
                 " last_success_at = ?, last_status = ?, polls = polls + 1 WHERE url = ?",
                 (o.etag, o.last_modified, o.body_hash, o.next_poll_at, o.at, o.status, o.url),
             )
@@ -220,8 +221,14 @@ class SQLiteStore:
                     "INSERT OR IGNORE INTO items (id, feed, feed_url, url, title, story_id,"
                     " published_at, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
-                        it.id, it.feed, it.feed_url, it.url, it.title[:1000], n.story_id,
-                        it.published.timestamp() if it.published else None, now,
+                        it.id,
+                        it.feed,
+                        it.feed_url,
+                        it.url,
+                        it.title[:1000],
+                        n.story_id,
+                        it.published.timestamp() if it.published else None,
+                        now,
                     ),
                 )
                 added += cur.rowcount
@@ -246,7 +253,12 @@ class SQLiteStore:
                     "INSERT OR IGNORE INTO alerts (id, watchlist, story_id, item_id, type,"
                     " created_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (
-                        a.id, a.watchlist, a.story_id, a.item.id, a.type, now,
+                        a.id,
+                        a.watchlist,
+                        a.story_id,
+                        a.item.id,
+                        a.type,
+                        now,
                         json.dumps(a.payload(), ensure_ascii=False),
                     ),
                 )
@@ -279,19 +291,22 @@ class SQLiteStore:
                 "UPDATE deliveries SET state = 'pending' WHERE state = 'sending'"
             ).rowcount
 
+    # The f-strings below interpolate only runs of "?" placeholders; values are bound.
     def due(self, now: float, limit: int = 100, exclude: Iterable[str] = ()) -> list[Delivery]:
         excluded = list(exclude)
         marks = ",".join("?" * len(excluded))
         extra = f" AND d.destination NOT IN ({marks})" if excluded else ""
         rows = self._read(
-            "SELECT d.id, d.destination, d.attempts, a.payload FROM deliveries d"
+            "SELECT d.id, d.destination, d.attempts, a.payload FROM deliveries d"  # noqa: S608
             " JOIN alerts a ON a.id = d.alert_id"
-            f" WHERE d.state = 'pending' AND d.next_at <= ?{extra}"  # noqa: S608
+            f" WHERE d.state = 'pending' AND d.next_at <= ?{extra}"
             " ORDER BY d.next_at, d.id LIMIT ?",
             (now, *excluded, limit),
         )
         return [
-            Delivery(id=r[0], destination=r[1], attempts=r[2], alert=alert_from_payload(json.loads(r[3])))
+            Delivery(
+                id=r[0], destination=r[1], attempts=r[2], alert=alert_from_payload(json.loads(r[3]))
+            )
             for r in rows
         ]
 
@@ -328,18 +343,26 @@ class SQLiteStore:
                 (now, error[:500], delivery_id),
             )
 
-    def deliveries(self, states: Sequence[str] = ("pending", "sending", "dead")) -> list[DeliveryRow]:
+    def deliveries(
+        self, states: Sequence[str] = ("pending", "sending", "dead")
+    ) -> list[DeliveryRow]:
         marks = ",".join("?" * len(states))
         rows = self._read(
-            "SELECT d.id, d.alert_id, d.destination, d.state, d.attempts, d.next_at, d.last_error,"
+            "SELECT d.id, d.alert_id, d.destination, d.state, d.attempts, d.next_at, d.last_error,"  # noqa: S608
             " a.watchlist, a.payload FROM deliveries d JOIN alerts a ON a.id = d.alert_id"
-            f" WHERE d.state IN ({marks}) ORDER BY d.id",  # noqa: S608
+            f" WHERE d.state IN ({marks}) ORDER BY d.id",
             tuple(states),
         )
         return [
             DeliveryRow(
-                id=r[0], alert_id=r[1], destination=r[2], state=r[3], attempts=r[4],
-                next_at=r[5], last_error=r[6], watchlist=r[7],
+                id=r[0],
+                alert_id=r[1],
+                destination=r[2],
+                state=r[3],
+                attempts=r[4],
+                next_at=r[5],
+                last_error=r[6],
+                watchlist=r[7],
                 title=json.loads(r[8])["item"].get("title") or "",
             )
             for r in rows
