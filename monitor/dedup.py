@@ -395,7 +395,7 @@ class StoryIndex:
         table[pos] = word
 
     def _rebuild(self, extra: int) -> None:
-        size = max(self._initial, (self._live + extra) * 5 // 2)
+        size = max(self._initial, (self._live + extra) * 2)
         old, new = self._table, array("Q", bytes(8 * size))
         entries, put, mask24 = self._entries, self._put, _SEQ_MASK
         used = 0

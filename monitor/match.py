@@ -26,9 +26,9 @@ Rules (docs/matching.md has the reasons and the measurements):
   feed name is given), matches when some `any` term (or no `any` is set), every `all` term and
   no `none` term is found.
 
-Cost: one dict lookup per distinct word (a set intersection with the index of every surface
-form of every term's first word, done in C), so thousands of terms cost about what ten do.
-Single-word prefix terms run through one Aho-Corasick automaton (pyahocorasick) per view.
+Cost: one Aho-Corasick pass (pyahocorasick, in C) per field and view over the normalized words,
+whose keys are every surface form of every term, so thousands of terms cost about what ten do;
+then work in proportion to the hits, not to the terms or the watchlists.
 """
 
 from __future__ import annotations
@@ -281,8 +281,7 @@ def _build_term(spec: TermSpec) -> _Term:
 class _Entry:
     term: int
     clitic: str
-    rest: tuple[str, ...]  # the words after the first
-    prefix: bool  # the last word may continue
+    length: int  # characters of the automaton key, to find where the occurrence starts
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,15 +292,21 @@ class _Occurrence:
     clitic: str
 
 
+def _joined(toks: Sequence[str]) -> str:
+    return " " + " ".join(toks) + " "
+
+
 class _ViewIndex:
-    """Every term of one view: first-word surface forms -> entries, single-word prefix terms in
-    an Aho-Corasick automaton over ' word word ', regexes in a list."""
+    """Every term of one view in one Aho-Corasick automaton over the field's words joined by
+    single spaces (' w1 w2 ... '): a key is ' ' + a surface form of the first word + the other
+    words + ' ' (no closing space for a prefix term), so keys match whole words, phrases match
+    contiguous words, and one pass in C finds every term however many there are. Regular
+    expressions (RE2) run over the same string."""
 
     def __init__(self, view: View) -> None:
         self.view = view
-        self.first: dict[str, list[_Entry]] = {}
-        self.auto: Any = None
-        self._auto_keys = 0
+        self.auto: Any = ahocorasick.Automaton()
+        self.keys = 0
         self.regexes: list[tuple[int, Any]] = []
 
     def add(self, tid: int, t: _Term) -> None:
@@ -310,94 +315,58 @@ class _ViewIndex:
             return
         first, rest = t.words[0], t.words[1:]
         forms = surface_forms(first) if t.clitics else {first: ""}
-        if t.prefix and not rest:
-            if self.auto is None:
-                self.auto = ahocorasick.Automaton()
-            for form, clitic in forms.items():
-                key = " " + form
-                found = self.auto.get(key, None)
-                if found is None:
-                    found = []
-                    self.auto.add_word(key, found)
-                    self._auto_keys += 1
-                found.append(_Entry(tid, clitic, (), True))
-            return
+        tail = "" if t.prefix else " "
         for form, clitic in forms.items():
-            self.first.setdefault(form, []).append(_Entry(tid, clitic, rest, t.prefix))
+            key = " " + " ".join((form, *rest)) + tail
+            value = self.auto.get(key, None)
+            if value is None:
+                value = ([], [])  # term ids (the fast path), entries (explain)
+                self.auto.add_word(key, value)
+                self.keys += 1
+            value[0].append(tid)
+            value[1].append(_Entry(tid, clitic, len(key)))
 
     def finish(self) -> None:
-        if self.auto is not None:
+        if self.keys:
             self.auto.make_automaton()
-
-    def _rest_ok(self, toks: Sequence[str], i: int, e: _Entry) -> bool:
-        n = len(e.rest)
-        if i + n >= len(toks):
-            return False
-        if not e.prefix:
-            return all(toks[i + 1 + k] == e.rest[k] for k in range(n))
-        return all(toks[i + 1 + k] == e.rest[k] for k in range(n - 1)) and toks[i + n].startswith(
-            e.rest[-1]
-        )
 
     def hits(self, toks: list[str]) -> set[int]:
         """The terms found in `toks` (the fast path)."""
         found: set[int] = set()
-        if self.first:
-            cands = self.first.keys() & set(toks)
-            positions: dict[str, list[int]] | None = None
-            for c in cands:
-                for e in self.first[c]:
-                    if e.term in found:
-                        continue
-                    if not e.rest:
-                        found.add(e.term)
-                        continue
-                    if positions is None:
-                        positions = {}
-                        for i, t in enumerate(toks):
-                            if t in cands:
-                                positions.setdefault(t, []).append(i)
-                    if any(self._rest_ok(toks, i, e) for i in positions[c]):
-                        found.add(e.term)
-        if self.auto is not None or self.regexes:
-            joined = " " + " ".join(toks) + " "
-            if self.auto is not None:
-                for _end, entries in self.auto.iter(joined):
-                    found.update(e.term for e in entries)
-            for tid, rx in self.regexes:
-                if tid not in found and rx.search(joined):
-                    found.add(tid)
+        joined = _joined(toks)
+        if self.keys:
+            for _end, (tids, _entries) in self.auto.iter(joined):
+                found.update(tids)
+        for tid, rx in self.regexes:
+            if rx.search(joined):
+                found.add(tid)
         return found
 
     def occurrences(self, toks: list[str]) -> list[_Occurrence]:
         """Every occurrence in `toks`, with token positions (the explain path)."""
         out: list[_Occurrence] = []
-        for i, t in enumerate(toks):
-            for e in self.first.get(t, ()):
-                if not e.rest:
-                    out.append(_Occurrence(e.term, i, i, e.clitic))
-                elif self._rest_ok(toks, i, e):
-                    out.append(_Occurrence(e.term, i, i + len(e.rest), e.clitic))
-        if self.auto is not None or self.regexes:
-            starts = []
-            pos = 1
-            for t in toks:
-                starts.append(pos)
-                pos += len(t) + 1
-            joined = " " + " ".join(toks) + " "
+        joined = _joined(toks)
+        starts = []  # offset in `joined` of each token
+        pos = 1
+        for t in toks:
+            starts.append(pos)
+            pos += len(t) + 1
 
-            def token_at(offset: int) -> int:
-                return max(0, bisect.bisect_right(starts, offset) - 1)
+        def token_at(offset: int) -> int:
+            return max(0, bisect.bisect_right(starts, offset) - 1)
 
-            if self.auto is not None:
-                for end, entries in self.auto.iter(joined):
-                    i = token_at(end)
-                    out.extend(_Occurrence(e.term, i, i, e.clitic) for e in entries)
-            for tid, rx in self.regexes:
-                for m in rx.finditer(joined):
-                    a, b = m.span()
-                    if b > a:
-                        out.append(_Occurrence(tid, token_at(a + 1), token_at(b - 1), ""))
+        if self.keys:
+            for end, (_tids, entries) in self.auto.iter(joined):
+                for e in entries:
+                    first = token_at(end - e.length + 2)  # the key starts with a space
+                    last = token_at(end - 1 if joined[end] == " " else end)
+                    out.append(_Occurrence(e.term, first, last, e.clitic))
+        for tid, rx in self.regexes:
+            for m in rx.finditer(joined):
+                a, b = m.span()
+                if b > a:
+                    out.append(_Occurrence(tid, token_at(a + 1), token_at(b - 1), ""))
+        out.sort(key=lambda o: (o.first, o.term))
         return out
 
 

@@ -101,7 +101,7 @@ class Pipeline:
 
         def failed(e: Exception, retry_after: float | None) -> PollReport:
             delay = backoff_delay(
-                spec.interval, state.error_streak + 1, retry_after, poll_cfg.max_backoff
+                spec.interval, state.error_streak, retry_after, poll_cfg.max_backoff
             )
             msg = e.message if isinstance(e, FetchError | ParseError) else str(e)
             self.store.record_feed(

@@ -1,0 +1,268 @@
+"""A cheap, fast feed server for benchmarks: N pre-rendered RSS feeds of real Arabic news items on
+127.0.0.1, with ETag / If-None-Match (304). I/O: it is a server, run in its own process(es).
+
+    render_feeds(n, seed=..., now=...) -> list[bytes]   pure given the corpus: the feed documents
+    FeedServer(n, seed=..., now=..., procs=1)           context manager: .port, .url(i), .bytes_total
+    GET /feed/<i>.xml                                   200 with the feed, or 304 on a matching ETag
+
+Items are the real news items of the ANT corpus sample (../shared/data/ant, see its README:
+A. Chouigui, O. Ben Khiroun, B. Elayeb, "ANT Corpus: An Arabic News Text Collection for Textual
+Classification", AICCSA 2017, http://antcorpus.github.io), reused across feeds with distinct links
+and GUIDs per feed, so every item of every feed is new on a first pass. Each feed holds 30-40
+items with the summary in <description> and the full article text as HTML paragraphs in
+<content:encoded>, as outlets publish them (about 60-140 KB a feed); pubDates are `now` minus a
+few minutes. Without the corpus, items are built from the Arabic sentences of
+tests/data/match_eval.tsv.
+
+The server must not be what a benchmark measures: every response (headers and body, 200 and 304)
+is rendered once into bytes before the first request, the ETag is precomputed, and the handler is
+a minimal asyncio HTTP/1.1 loop (keep-alive, If-None-Match, nothing else). It runs in separate
+processes (`procs` of them share the port through SO_REUSEPORT), so its CPU is not the measured
+client's. It only listens on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+import html
+import json
+import multiprocessing
+import os
+import random
+import socket
+import sys
+from collections.abc import Sequence
+from email.utils import formatdate
+from multiprocessing.connection import Connection
+from pathlib import Path
+from types import TracebackType
+
+ROOT = Path(__file__).resolve().parent.parent
+ANT = ROOT.parent / "shared/data/ant/ant-2018-03-01_21.jsonl.gz"
+EVAL = ROOT / "tests/data/match_eval.tsv"
+
+TEXT_CHARS = 1_200  # article text kept per item: feeds come out at 55-110 KB, as outlets serve
+CorpusItem = tuple[str, str, str, str]  # url, title, summary, text
+
+
+def corpus_source() -> str:
+    return "ANT corpus sample" if ANT.exists() else "generated from tests/data/match_eval.tsv"
+
+
+def load_corpus() -> list[CorpusItem]:
+    """The real items (url, title, summary, text), or generated ones when /work/shared is absent."""
+    if ANT.exists():
+        out: list[CorpusItem] = []
+        with gzip.open(ANT, "rt", encoding="utf-8") as f:
+            for line in f:
+                it = json.loads(line)
+                out.append((it["url"], it["title"], it["summary"], it["text"]))
+        return out
+    rng = random.Random(7)
+    sentences = [
+        line.split("\t")[4]
+        for line in EVAL.read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#")
+    ]
+    gen: list[CorpusItem] = []
+    for k in range(2000):
+        paras = []
+        for _ in range(rng.randint(4, 12)):
+            paras.append(" ".join(rng.choice(sentences) for _ in range(rng.randint(2, 4))))
+        text = "\n".join(paras)
+        gen.append((f"https://news.example/ar/{k}", rng.choice(sentences), text[:300], text))
+    return gen
+
+
+def _link(url: str, feed: int) -> str:
+    """The item's own URL, made distinct per feed: /f<feed> inserted after the host."""
+    scheme, _, rest = url.partition("://")
+    host, _, path = rest.partition("/")
+    return f"{scheme}://{host}/f{feed}/{path}"
+
+
+def _lead(text: str, limit: int = TEXT_CHARS) -> list[str]:
+    """The article's paragraphs up to about `limit` characters (at least the first one)."""
+    out: list[str] = []
+    size = 0
+    for p in text.split("\n"):
+        if not p.strip():
+            continue
+        if out and size + len(p) > limit:
+            break
+        out.append(p)
+        size += len(p)
+    return out
+
+
+def render_feed(i: int, corpus: Sequence[CorpusItem], *, seed: int, now: float) -> bytes:
+    rng = random.Random(seed * 1_000_003 + i)
+    picks = rng.sample(range(len(corpus)), rng.randint(30, 40))
+    e = html.escape
+    parts = [
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        '<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/" '
+        'xmlns:dc="http://purl.org/dc/elements/1.1/">\n<channel>'
+        f"<title>موقع الأخبار {i}</title><link>https://outlet{i}.example/ar/</link>"
+        "<description>آخر الأخبار</description><language>ar</language>"
+        f"<lastBuildDate>{formatdate(now, usegmt=True)}</lastBuildDate>\n"
+    ]
+    for j, k in enumerate(picks):
+        url, title, summary, text = corpus[k]
+        link = e(_link(url, i))
+        body = "".join(f"<p>{e(p)}</p>" for p in _lead(text))
+        parts.append(
+            f"<item><title>{e(title)}</title><link>{link}</link>"
+            f'<guid isPermaLink="true">{link}</guid>'
+            f"<pubDate>{formatdate(now - 60 * j, usegmt=True)}</pubDate>"
+            "<dc:creator>المحرر</dc:creator><category>أخبار</category>"
+            f"<description>{e(summary)}</description>"
+            f"<content:encoded><![CDATA[{body}]]></content:encoded></item>\n"
+        )
+    parts.append("</channel></rss>\n")
+    return "".join(parts).encode("utf-8")
+
+
+def render_feeds(n: int, *, seed: int, now: float) -> list[bytes]:
+    corpus = load_corpus()
+    return [render_feed(i, corpus, seed=seed, now=now) for i in range(n)]
+
+
+def _responses(feeds: Sequence[bytes], now: float) -> dict[bytes, tuple[bytes, bytes, bytes]]:
+    """path -> (etag, full 200 response, full 304 response), all rendered once."""
+    date = formatdate(now, usegmt=True)
+    out: dict[bytes, tuple[bytes, bytes, bytes]] = {}
+    for i, body in enumerate(feeds):
+        etag = f'"{hashlib.sha1(body).hexdigest()[:20]}"'  # noqa: S324 - an ETag, not security
+        head = (
+            f"Content-Type: application/rss+xml; charset=utf-8\r\nETag: {etag}\r\n"
+            f"Last-Modified: {date}\r\nCache-Control: max-age=60\r\n"
+        )
+        ok = f"HTTP/1.1 200 OK\r\n{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
+        nm = f"HTTP/1.1 304 Not Modified\r\n{head}\r\n".encode()
+        out[f"/feed/{i}.xml".encode()] = (etag.encode(), ok, nm)
+    return out
+
+
+_NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+
+
+async def _serve(sock: socket.socket, table: dict[bytes, tuple[bytes, bytes, bytes]]) -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
+                    return
+                lines = head.split(b"\r\n")
+                parts = lines[0].split(b" ")
+                path = parts[1] if len(parts) > 2 else b""
+                inm = None
+                close = False
+                for line in lines[1:]:
+                    name, _, value = line.partition(b":")
+                    low = name.strip().lower()
+                    if low == b"if-none-match":
+                        inm = value.strip()
+                    elif low == b"connection" and value.strip().lower() == b"close":
+                        close = True
+                entry = table.get(path)
+                if entry is None:
+                    writer.write(_NOT_FOUND)
+                elif inm is not None and entry[0] in inm:
+                    writer.write(entry[2])
+                else:
+                    writer.write(entry[1])
+                await writer.drain()
+                if close:
+                    return
+        except OSError:
+            return
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, sock=sock, backlog=1024)
+    async with server:
+        await server.serve_forever()
+
+
+def _bind(port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(1024)
+    return sock
+
+
+def _server_main(conn: Connection, n: int, seed: int, now: float, port: int) -> None:
+    feeds = render_feeds(n, seed=seed, now=now)
+    table = _responses(feeds, now)
+    sock = _bind(port)
+    conn.send((sock.getsockname()[1], sum(len(f) for f in feeds), os.getpid()))
+    conn.close()
+    try:
+        asyncio.run(_serve(sock, table))
+    except KeyboardInterrupt:
+        pass
+
+
+class FeedServer:
+    """`procs` server processes on one 127.0.0.1 port, each holding all N feeds pre-rendered."""
+
+    def __init__(self, n: int, *, seed: int, now: float, procs: int = 1) -> None:
+        self.n = n
+        self.seed = seed
+        self.now = now
+        self.procs = procs
+        self.port = 0
+        self.bytes_total = 0
+        self.pids: list[int] = []
+        self._procs: list[multiprocessing.process.BaseProcess] = []
+
+    def url(self, i: int) -> str:
+        return f"http://127.0.0.1:{self.port}/feed/{i}.xml"
+
+    def __enter__(self) -> FeedServer:
+        ctx = multiprocessing.get_context("spawn")
+        for _ in range(self.procs):
+            parent, child = ctx.Pipe(duplex=False)
+            p = ctx.Process(
+                target=_server_main,
+                args=(child, self.n, self.seed, self.now, self.port),
+                daemon=True,
+            )
+            p.start()
+            child.close()
+            if not parent.poll(300):
+                p.kill()
+                raise RuntimeError("feed server did not start within 300 s")
+            self.port, self.bytes_total, pid = parent.recv()
+            self.pids.append(pid)
+            self._procs.append(p)
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        for p in self._procs:
+            p.terminate()
+        for p in self._procs:
+            p.join(5)
+            if p.is_alive():
+                p.kill()
+
+
+if __name__ == "__main__":  # a manual check: serve 10 feeds until Ctrl-C
+    import time
+
+    with FeedServer(int(sys.argv[1]) if len(sys.argv) > 1 else 10, seed=1, now=time.time()) as s:
+        print(f"serving {s.n} feeds ({s.bytes_total / 1e6:.1f} MB) at {s.url(0)} ...")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
