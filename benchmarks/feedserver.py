@@ -10,7 +10,7 @@ A. Chouigui, O. Ben Khiroun, B. Elayeb, "ANT Corpus: An Arabic News Text Collect
 Classification", AICCSA 2017, http://antcorpus.github.io), reused across feeds with distinct links
 and GUIDs per feed, so every item of every feed is new on a first pass. Each feed holds 30-40
 items with the summary in <description> and the full article text as HTML paragraphs in
-<content:encoded>, as outlets publish them (about 60-140 KB a feed); pubDates are `now` minus a
+<content:encoded> (the lead paragraphs, up to TEXT_CHARS: 70-120 KB a feed); pubDates are `now` minus a
 few minutes. Without the corpus, items are built from the Arabic sentences of
 tests/data/match_eval.tsv.
 
