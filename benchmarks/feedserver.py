@@ -1,17 +1,17 @@
 """A cheap, fast feed server for benchmarks: N pre-rendered RSS feeds of real Arabic news items on
 127.0.0.1, with ETag / If-None-Match (304). I/O: it is a server, run in its own process(es).
 
-    render_feeds(n, seed=..., now=...) -> list[bytes]   pure given the corpus: the feed documents
-    FeedServer(n, seed=..., now=..., procs=1)           context manager: .port, .url(i), .bytes_total
-    GET /feed/<i>.xml                                   200 with the feed, or 304 on a matching ETag
+    render_feeds(n, seed=..., now=...) -> list[bytes]   pure given the corpus: the documents
+    FeedServer(n, seed=..., now=..., procs=1)     context manager: .port, .url(i), .bytes_total
+    GET /feed/<i>.xml                             200 with the feed, or 304 on a matching ETag
 
 Items are the real news items of the ANT corpus sample (../shared/data/ant, see its README:
 A. Chouigui, O. Ben Khiroun, B. Elayeb, "ANT Corpus: An Arabic News Text Collection for Textual
 Classification", AICCSA 2017, http://antcorpus.github.io), reused across feeds with distinct links
 and GUIDs per feed, so every item of every feed is new on a first pass. Each feed holds 30-40
-items with the summary in <description> and the full article text as HTML paragraphs in
-<content:encoded> (the lead paragraphs, up to TEXT_CHARS: 70-120 KB a feed); pubDates are `now` minus a
-few minutes. Without the corpus, items are built from the Arabic sentences of
+items with the summary in <description> and the article text as HTML paragraphs in
+<content:encoded> (its lead paragraphs, up to TEXT_CHARS: 70-120 KB a feed); pubDates are `now`
+minus a few minutes. Without the corpus, items are built from the Arabic sentences of
 tests/data/match_eval.tsv.
 
 The server must not be what a benchmark measures: every response (headers and body, 200 and 304)
@@ -24,6 +24,7 @@ client's. It only listens on 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import hashlib
 import html
@@ -204,10 +205,8 @@ def _server_main(conn: Connection, n: int, seed: int, now: float, port: int) -> 
     sock = _bind(port)
     conn.send((sock.getsockname()[1], sum(len(f) for f in feeds), os.getpid()))
     conn.close()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(sock, table))
-    except KeyboardInterrupt:
-        pass
 
 
 class FeedServer:

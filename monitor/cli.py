@@ -4,6 +4,8 @@
     monitor check          validate the config
     monitor poll-once      one pass over every feed, deliver what is due, exit
     monitor match [TEXT]   which watchlists match TEXT (or stdin), and why
+    monitor story REF      a story's items, sources and why each joined
+    monitor replay FILES   backtest watchlists and story grouping on an archive
     monitor demo           the seed story served on 127.0.0.1, through the whole pipeline
 
 Exit codes: 0 ok; 1 `match` found nothing / `poll-once` had failing feeds; 2 bad config or usage;
@@ -16,12 +18,14 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 from monitor import __version__, logs
 from monitor.config import Config, load, resolve_path
-from monitor.errors import ConfigError, StoreError
+from monitor.errors import ConfigError, MonitorError, StoreError
+from monitor.store import Store
 
 log = logging.getLogger("monitor")
 
@@ -83,6 +87,90 @@ def cmd_match(args: argparse.Namespace) -> int:
     return 0 if expl.to_json()["matches"] else 1
 
 
+def _open_store(config: Config) -> Store:
+    from monitor.store import open_store
+
+    return open_store(config.storage)
+
+
+def cmd_story(args: argparse.Namespace) -> int:
+    config = _load(args)
+    store = _open_store(config)
+    try:
+        story_id = store.story_of(args.ref)
+        if story_id is None:
+            print(f"monitor: no item {args.ref!r} in {config.storage}", file=sys.stderr)
+            return 1
+        items = store.story_items(story_id)
+        alerts = store.story_alerts(story_id)
+    finally:
+        store.close()
+    if args.json:
+        out = {
+            "story": story_id,
+            "sources": list(dict.fromkeys(i.feed for i in items)),
+            "alerts": alerts,
+            "items": [
+                {
+                    "id": i.item_id,
+                    "feed": i.feed,
+                    "title": i.title,
+                    "url": i.url,
+                    "seen": _iso(i.seen_at),
+                    "reason": i.reason,
+                }
+                for i in items
+            ],
+        }
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+        return 0
+    sources = list(dict.fromkeys(i.feed for i in items))
+    print(
+        f"story {story_id}: {len(items)} items from {len(sources)} sources ({', '.join(sources)})"
+    )
+    print(f"alerted: {', '.join(sorted(alerts)) or 'no watchlist'}")
+    for i in items:
+        print(f"\n  {_iso(i.seen_at)}  {i.feed}  {i.title}")
+        if i.url:
+            print(f"    {i.url}")
+        print(f"    why: {i.reason}")
+    return 0
+
+
+def _iso(ts: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from monitor.replay import replay
+
+    config = _load(args)
+    store = _open_store(config)
+    counts = {"items": 0, "stories": 0, "alerts": 0}
+    try:
+        for r in replay(config, store, args.items):
+            counts["items"] += 1
+            counts["stories"] += r.new_story
+            counts["alerts"] += len(r.alerts)
+            if args.json:
+                print(json.dumps(r.to_json(), ensure_ascii=False))
+            else:
+                mark = "NEW " if r.new_story else "same"
+                wl = f" -> {', '.join(r.matches)}" if r.matches else ""
+                print(f"{r.story[:14]:<14} {mark} {r.item.feed[:14]:<14} {r.item.title[:70]}{wl}")
+    finally:
+        store.close()
+    if not args.json:
+        print(
+            f"\n{counts['items']} items, {counts['stories']} stories, "
+            f"{counts['alerts']} alerts would be sent",
+            file=sys.stderr,
+        )
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from monitor.demo import run_demo
 
@@ -115,6 +203,14 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--feed", help="match as if the text came from this feed")
     m.add_argument("--json", action="store_true", help="machine-readable output")
     m.set_defaults(func=cmd_match)
+    st = add("story", "show a story's items, sources and why each joined")
+    st.add_argument("ref", help="an item's URL or id")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_story)
+    rp = add("replay", "backtest watchlists and story grouping on archive files; sends nothing")
+    rp.add_argument("items", nargs="+", help="RSS/Atom files or JSONL files of items, in order")
+    rp.add_argument("--json", action="store_true", help="one JSON object per item")
+    rp.set_defaults(func=cmd_replay)
     d = add("demo", "serve the seed story on 127.0.0.1 and run the pipeline on it")
     d.add_argument("--keep", action="store_true", help="keep the demo's temporary store")
     d.set_defaults(func=cmd_demo)
@@ -133,5 +229,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StoreError as e:
         print(f"monitor: {e}", file=sys.stderr)
         return 3
+    except MonitorError as e:
+        print(f"monitor: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `monitor ... | head`: the reader left; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         return 130

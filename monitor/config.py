@@ -75,6 +75,14 @@ class PollConfig(_Strict):
     max_items: int = Field(default=200, ge=1, le=10000)  # new items taken from one feed per poll
 
 
+class StoriesConfig(_Strict):
+    """Near-duplicate story detection (see docs/design.md, Stories)."""
+
+    window: Duration = 72 * 3600.0  # how long a story stays open to new items
+    same_outlet_threshold: float = Field(default=0.45, gt=0, le=1)
+    cross_outlet_threshold: float = Field(default=0.25, gt=0, le=1)
+
+
 def _check_feed_url(url: str) -> str:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -179,6 +187,7 @@ class MonitorConfig(_Strict):
     storage: str = "sqlite:///data/monitor.db"
     poll: PollConfig = Field(default_factory=PollConfig)
     max_age: Duration = 6 * 3600.0
+    stories: StoriesConfig = Field(default_factory=StoriesConfig)
     feeds: list[FeedConfig] = Field(default_factory=list)
     destinations: dict[str, Destination] = Field(default_factory=dict)
     watchlists: list[WatchlistConfig] = Field(default_factory=list)
@@ -412,15 +421,12 @@ def _message(err: Any) -> str:
 
 
 def _term(t: Term) -> TermSpec:
+    # A trailing * makes a prefix term; the text keeps it, so matches report the term as written.
     if isinstance(t, str):
         text = t.strip()
-        if text.endswith("*") and len(text) > 1:
-            return TermSpec(text=text[:-1].strip(), prefix=True)
-        return TermSpec(text=text)
+        return TermSpec(text=text, prefix=text.endswith("*") and len(text) > 1)
     text = t.term.strip()
-    prefix = t.prefix
-    if text.endswith("*") and not t.regex and len(text) > 1:
-        text, prefix = text[:-1].strip(), True
+    prefix = t.prefix or (text.endswith("*") and not t.regex and len(text) > 1)
     return TermSpec(
         text=text, exact=t.exact, prefix=prefix, regex=t.regex, clitics=t.clitics, strict=t.strict
     )

@@ -28,6 +28,7 @@ content fingerprints and the per-poll caps must absorb.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
@@ -55,6 +56,9 @@ def _is_tracking(key: str) -> bool:
     return k in _TRACKING_EXACT or k.startswith(_TRACKING_PREFIXES)
 
 
+# One entry's GUID and link are usually the same URL, and identity asks for it three times
+# (item_id, alt_keys, make_item); the cache makes that one computation. Pure, so safe to cache.
+@functools.lru_cache(maxsize=8192)
 def canonical_url(url: str | None) -> str | None:
     """The canonical form of an http(s) URL, or None for anything else (javascript:, file:,
     relative, no host). Lowercase scheme and host, no userinfo, no default port, no fragment,

@@ -53,6 +53,7 @@ from monitor.text import (
     strip_boilerplate,
     tokenize,
     words,
+    words_by_view,
 )
 
 __all__ = [
@@ -278,13 +279,6 @@ def _build_term(spec: TermSpec) -> _Term:
 
 
 @dataclass(frozen=True, slots=True)
-class _Entry:
-    term: int
-    clitic: str
-    length: int  # characters of the automaton key, to find where the occurrence starts
-
-
-@dataclass(frozen=True, slots=True)
 class _Occurrence:
     term: int
     first: int  # token index
@@ -297,16 +291,20 @@ def _joined(toks: Sequence[str]) -> str:
 
 
 class _ViewIndex:
-    """Every term of one view in one Aho-Corasick automaton over the field's words joined by
-    single spaces (' w1 w2 ... '): a key is ' ' + a surface form of the first word + the other
-    words + ' ' (no closing space for a prefix term), so keys match whole words, phrases match
-    contiguous words, and one pass in C finds every term however many there are. Regular
-    expressions (RE2) run over the same string."""
+    """Every term of one view in one Aho-Corasick automaton (pyahocorasick) over the field's
+    words joined by single spaces (' w1 w2 ... '). A key is ' ' + a surface form of the first
+    word + ' ' + the other words + ' ' (no closing space for a prefix term): keys match whole
+    words, phrases match contiguous words, and one pass in C finds every term, however many.
+    A key's value is an int (the automaton stores no Python objects: ~50 MB for 10,000 terms):
+    the term id, or -1 - i for the i-th tuple of ids when several terms share the key.
+    Regular expressions (RE2) run over the same string."""
 
-    def __init__(self, view: View) -> None:
+    def __init__(self, view: View, terms: Sequence[_Term]) -> None:
         self.view = view
-        self.auto: Any = ahocorasick.Automaton()
+        self.terms = terms
+        self.auto: Any = ahocorasick.Automaton(ahocorasick.STORE_INTS)
         self.keys = 0
+        self.shared: list[tuple[int, ...]] = []
         self.regexes: list[tuple[int, Any]] = []
 
     def add(self, tid: int, t: _Term) -> None:
@@ -316,15 +314,17 @@ class _ViewIndex:
         first, rest = t.words[0], t.words[1:]
         forms = surface_forms(first) if t.clitics else {first: ""}
         tail = "" if t.prefix else " "
-        for form, clitic in forms.items():
+        for form in forms:
             key = " " + " ".join((form, *rest)) + tail
-            value = self.auto.get(key, None)
-            if value is None:
-                value = ([], [])  # term ids (the fast path), entries (explain)
-                self.auto.add_word(key, value)
+            old = self.auto.get(key, None)
+            if old is None:
+                self.auto.add_word(key, tid)
                 self.keys += 1
-            value[0].append(tid)
-            value[1].append(_Entry(tid, clitic, len(key)))
+            elif old >= 0:
+                self.shared.append((old, tid))
+                self.auto.add_word(key, -len(self.shared))
+            else:
+                self.shared[-1 - old] += (tid,)
 
     def finish(self) -> None:
         if self.keys:
@@ -335,15 +335,18 @@ class _ViewIndex:
         found: set[int] = set()
         joined = _joined(toks)
         if self.keys:
-            for _end, (tids, _entries) in self.auto.iter(joined):
-                found.update(tids)
+            for _end, v in self.auto.iter(joined):
+                if v >= 0:
+                    found.add(v)
+                else:
+                    found.update(self.shared[-1 - v])
         for tid, rx in self.regexes:
             if rx.search(joined):
                 found.add(tid)
         return found
 
     def occurrences(self, toks: list[str]) -> list[_Occurrence]:
-        """Every occurrence in `toks`, with token positions (the explain path)."""
+        """Every occurrence in `toks`, with token positions and clitics (the explain path)."""
         out: list[_Occurrence] = []
         joined = _joined(toks)
         starts = []  # offset in `joined` of each token
@@ -356,11 +359,16 @@ class _ViewIndex:
             return max(0, bisect.bisect_right(starts, offset) - 1)
 
         if self.keys:
-            for end, (_tids, entries) in self.auto.iter(joined):
-                for e in entries:
-                    first = token_at(end - e.length + 2)  # the key starts with a space
-                    last = token_at(end - 1 if joined[end] == " " else end)
-                    out.append(_Occurrence(e.term, first, last, e.clitic))
+            for end, v in self.auto.iter(joined):
+                for tid in (v,) if v >= 0 else self.shared[-1 - v]:
+                    t = self.terms[tid]
+                    last = token_at(end) if t.prefix else token_at(end - 1)
+                    first = last - (len(t.words) - 1)
+                    form = toks[first]
+                    if t.prefix and len(t.words) == 1:
+                        form = joined[starts[first] : end + 1]
+                    clitic = surface_forms(t.words[0]).get(form, "") if t.clitics else ""
+                    out.append(_Occurrence(tid, first, last, clitic))
         for tid, rx in self.regexes:
             for m in rx.finditer(joined):
                 a, b = m.span()
@@ -472,7 +480,9 @@ class Matcher:
                     ids[term] = len(self._terms)
                     self._terms.append(t)
                     if t.words or t.regex is not None:
-                        self._views.setdefault(t.view, _ViewIndex(t.view)).add(ids[term], t)
+                        if t.view not in self._views:
+                            self._views[t.view] = _ViewIndex(t.view, self._terms)
+                        self._views[t.view].add(ids[term], t)
                 return ids[term]
 
             wls.append(
@@ -535,8 +545,8 @@ class Matcher:
                 continue
             text = raw[fld] if fld == "title" else strip_boilerplate(raw[fld], boilerplate).text
             found: set[int] = set()
-            for view, idx in self._views.items():
-                found |= idx.hits(words(text, view))
+            for view, toks in words_by_view(text, self._views).items():
+                found |= self._views[view].hits(toks)
             if found:
                 per_field[fld] = found
         if not per_field:
@@ -677,26 +687,35 @@ def compile_watchlists(specs: Sequence[WatchlistSpec]) -> Matcher:
     return Matcher(specs)
 
 
-def render_explanation(expl: Explanation) -> str:
-    """The explanation for humans (`monitor match` without --json)."""
+def render_explanation(expl: Explanation, *, width: int = 300) -> str:
+    """The explanation for humans (`monitor match` without --json). The normalized text is cut
+    at `width` characters and occurrences in boilerplate are counted, not listed; --json has
+    everything."""
     lines: list[str] = []
     if expl.feed:
         lines.append(f"feed: {expl.feed}")
     for f in expl.fields:
-        lines.append(f"[{f.field}] normalized: {f.normalized}")
+        norm = f.normalized if len(f.normalized) <= width else f.normalized[:width] + " …"
+        lines.append(f"[{f.field}] normalized: {norm}")
         for r in f.removed:
             snippet = " ".join(str(r["text"]).split())
             if len(snippet) > 70:
                 snippet = snippet[:67] + "..."
-            lines.append(f"  boilerplate ({r['reason']}, {r['marker']}): {snippet}")
+            lines.append(f"  boilerplate ({r['reason']}): {snippet}")
     for w in expl.watchlists:
-        verdict = "MATCH" if w.matched else "no match"
-        terms = f": {', '.join(w.terms)}" if w.matched else ""
-        lines.append(f"{w.watchlist}: {verdict}{terms}")
+        verdict = f"MATCH: {', '.join(w.terms)}" if w.matched else "no match"
+        lines.append(f"{w.watchlist}: {verdict}")
+        noise: dict[str, int] = {}
         for h in w.hits:
-            where = f"{h.field}[{h.start}:{h.end}]"
-            clitic = f" clitic {h.clitic}" if h.clitic else ""
-            noise = f" (in boilerplate: {h.boilerplate})" if h.boilerplate else ""
-            lines.append(f"  {h.term!r} at {where} {h.text!r}{clitic}{noise}")
+            if h.boilerplate:
+                key = f"{h.term!r} in {h.boilerplate}"
+                noise[key] = noise.get(key, 0) + 1
+                continue
+            clitic = f" (clitic {h.clitic})" if h.clitic else ""
+            lines.append(f"  {h.term!r} at {h.field}[{h.start}:{h.end}] {h.text!r}{clitic}")
+        if noise:
+            lines.append(
+                "  ignored, in boilerplate: " + ", ".join(f"{k} ×{n}" for k, n in noise.items())
+            )
         lines.extend(f"  why not: {r}" for r in w.reasons)
     return "\n".join(lines)

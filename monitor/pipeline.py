@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from monitor.config import Config
+from monitor.dedup import Fingerprint, StoryIndex, fingerprint
 from monitor.errors import FetchError, NotifyError, ParseError, StoreError
 from monitor.fetch import Fetcher, backoff_delay
 from monitor.identity import make_item
@@ -29,6 +30,7 @@ from monitor.store import FeedOutcome, NewItem, OutboxEntry, Store
 log = logging.getLogger("monitor")
 
 # Standard Webhooks' (Svix's) ladder: after the n-th failed try, wait RETRY_LADDER[n-1].
+STORY_UPDATED = "monitor.story.updated"
 RETRY_LADDER: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
 PARSE_DEADLINE = 30.0
 
@@ -38,6 +40,12 @@ Clock = Callable[[], float]
 def alert_id(watchlist: str, story_id: str) -> str:
     """Stable per (watchlist, story): the same on every retry, restart and replica."""
     return "al_" + hashlib.sha256(f"{watchlist}\0{story_id}".encode()).hexdigest()[:24]
+
+
+def update_id(watchlist: str, story_id: str, item_id: str) -> str:
+    """Stable per (watchlist, story, item) for a story update."""
+    key = f"{watchlist}\0{story_id}\0{item_id}"
+    return "up_" + hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +79,8 @@ class Pipeline:
         self.clock = clock
         self.on_alerts = on_alerts
         self.apply_config(config)
+        self._pruned_at = 0.0
+        self.load_index(clock())
 
     def apply_config(self, config: Config) -> None:
         self.config = config
@@ -155,7 +165,8 @@ class Pipeline:
         items = _distinct(make_item(entry, spec) for entry in parsed.entries)
         seen = self.store.seen_keys([k for it in items for k in it.keys])
         fresh = [it for it in items if not any(k in seen for k in it.keys)]
-        outbox, new_items = self._decide(spec, fresh, now)
+        self._expire(now)
+        outbox, new_items, indexed = self._decide(spec, fresh, now)
         outcome = FeedOutcome(
             spec.url,
             ok=True,
@@ -167,6 +178,8 @@ class Pipeline:
             status="new",
         )
         res = self.store.ingest(outcome, new_items, outbox)
+        for item_id, story_id, fp in indexed:  # committed: now other polls may join them
+            self.index.add(item_id, story_id, fp)
         if res.alerts_added and self.on_alerts:
             self.on_alerts()
         return PollReport(
@@ -179,35 +192,78 @@ class Pipeline:
             elapsed=time.monotonic() - started,
         )
 
+    def _fingerprint(self, spec: FeedSpec, item: Item, now: float) -> tuple[Fingerprint, float]:
+        at = min(item.published.timestamp(), now) if item.published else now
+        body = item.content or item.summary
+        fp = fingerprint(item.title, body, outlet=item.feed, at=at, extra_markers=spec.boilerplate)
+        return fp, at
+
     def _decide(
         self, spec: FeedSpec, fresh: list[Item], now: float
-    ) -> tuple[list[OutboxEntry], list[NewItem]]:
-        """Which new items alert which watchlists. Pure given the matcher."""
+    ) -> tuple[list[OutboxEntry], list[NewItem], list[tuple[str, str, Fingerprint]]]:
+        """For each new item: its story (a near-copy of a recent item joins that item's story),
+        the watchlists it alerts, and the story updates it causes. Reads the store, writes
+        nothing: the caller commits the result in one transaction."""
         max_age = self.config.raw.max_age
         cap = self.config.raw.poll.max_items
         horizon = utc(now) - timedelta(seconds=max_age)
         outbox: list[OutboxEntry] = []
         new_items: list[NewItem] = []
+        indexed: list[tuple[str, str, Fingerprint]] = []
+        batch = self._new_index()  # this poll's items, until they are committed
+        alerts: dict[str, dict[str, str]] = {}  # story -> watchlist -> first alert id
+        sources: dict[str, list[str]] = {}  # story -> feeds, in join order
         # Newest first, so a cap keeps the freshest; items beyond it are marked seen unalerted.
         ordered = sorted(fresh, key=lambda i: i.published or utc(now), reverse=True)
         for n, item in enumerate(ordered):
-            story_id = item.id
-            new_items.append(NewItem(item=item, story_id=story_id))
+            fp, at = self._fingerprint(spec, item, now)
+            decision = self.index.find(fp, now) or batch.find(fp, now)
+            if decision is None:
+                story_id, new_story, reason = item.id, True, "new story"
+                alerts[story_id], sources[story_id] = {}, []
+            else:
+                story_id, new_story, reason = decision.story_id, False, decision.reason
+                if story_id not in alerts:
+                    alerts[story_id] = self.store.story_alerts(story_id)
+                    sources[story_id] = self.store.story_sources(story_id)
+            batch.add(item.id, story_id, fp)
+            indexed.append((item.id, story_id, fp))
+            new_items.append(NewItem(item, story_id, new_story, reason, fp.to_bytes(), at))
+            known, feeds = alerts[story_id], sources[story_id]
+            new_source = item.feed not in feeds
+            if new_source:
+                feeds.append(item.feed)
             if n >= cap or (item.published is not None and item.published < horizon):
                 continue
+            story = {"sources": list(feeds), "source_count": len(feeds)}
+            updated = dict(known)  # watchlists told of this story before this item
             for m in self.matcher.match(
                 item.title, item.summary, item.content, feed=spec.name, boilerplate=spec.boilerplate
             ):
-                wl = self.watchlists[m.watchlist]
+                if m.watchlist in known:
+                    continue  # one alert per (watchlist, story): this item updates it instead
+                aid = alert_id(m.watchlist, story_id)
                 alert = Alert(
-                    id=alert_id(m.watchlist, story_id),
-                    watchlist=m.watchlist,
-                    story_id=story_id,
-                    item=item,
-                    matched=m.terms,
-                    created_at=utc(now),
+                    aid, m.watchlist, story_id, item, m.terms, utc(now), extra={"story": story}
                 )
-                outbox.append(OutboxEntry(alert=alert, destinations=wl.notify))
+                outbox.append(OutboxEntry(alert, self.watchlists[m.watchlist].notify))
+                known[m.watchlist] = aid
+            if not new_story and new_source:
+                for wl_name, parent in updated.items():
+                    wl = self.watchlists.get(wl_name)
+                    if wl is None:
+                        continue  # the watchlist left the config
+                    update = Alert(
+                        update_id(wl_name, story_id, item.id),
+                        wl_name,
+                        story_id,
+                        item,
+                        (),
+                        utc(now),
+                        type=STORY_UPDATED,
+                        extra={"story": {**story, "alert_id": parent}},
+                    )
+                    outbox.append(OutboxEntry(update, wl.notify, parent=parent))
         if len(ordered) > cap:
             log.warning(
                 "feed=%s outcome=capped new_items=%d cap=%d suppressed=%d",
@@ -216,7 +272,33 @@ class Pipeline:
                 cap,
                 len(ordered) - cap,
             )
-        return outbox, new_items
+        return outbox, new_items, indexed
+
+    # --- the story index ---------------------------------------------------------------------
+
+    def _new_index(self) -> StoryIndex:
+        st = self.config.raw.stories
+        return StoryIndex(st.window, st.same_outlet_threshold, st.cross_outlet_threshold)
+
+    def load_index(self, now: float) -> int:
+        """Rebuild the story index from the fingerprints the store kept for the window."""
+        self.index = self._new_index()
+        for row in self.store.fingerprints(now - self.index.window):
+            try:
+                fp = Fingerprint.from_bytes(row.blob, outlet=row.outlet, at=row.at)
+            except ValueError:
+                continue  # a fingerprint of another version: that item leaves the index early
+            self.index.add(row.item_id, row.story_id, fp)
+        self._expired_at = now
+        return len(self.index)
+
+    def _expire(self, now: float) -> None:
+        if now - self._expired_at >= 60:
+            self.index.expire(now)
+            self._expired_at = now
+        if now - self._pruned_at >= 3600:
+            self.store.prune_fingerprints(now - self.index.window)
+            self._pruned_at = now
 
 
 def _distinct(items: Iterable[Item]) -> list[Item]:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -38,6 +38,7 @@ __all__ = [
     "Stripped",
     "Token",
     "View",
+    "fold_strict",
     "letters",
     "normalize",
     "normalize_exact",
@@ -46,6 +47,7 @@ __all__ = [
     "strip_boilerplate",
     "tokenize",
     "words",
+    "words_by_view",
 ]
 
 View = Literal["folded", "strict", "exact"]
@@ -125,6 +127,7 @@ _FOLD_PAIRS: tuple[tuple[str, str], ...] = (
     *_VARIANTS.items(),
     *((chr(cp), d) for cp, d in _DIGITS.items()),
 )
+_SPELLING_PAIRS: tuple[tuple[str, str], ...] = tuple(_SPELLING.items())
 _STRICT_PAIRS: tuple[tuple[str, str], ...] = (
     *_VARIANTS.items(),
     *((chr(cp), d) for cp, d in _DIGITS.items()),
@@ -232,6 +235,25 @@ class Token:
 def words(text: str, view: View = "folded") -> list[str]:
     """The normalized words of `text`, in order (the fast path: no spans)."""
     return _TOKEN_RE.findall(_VIEWS[view](text))
+
+
+def fold_strict(strict: str) -> str:
+    """The folded view from the strict view: normalize(s) == fold_strict(normalize_strict(s)).
+    Lets a caller that needs both views normalize once."""
+    for a, b in _SPELLING_PAIRS:
+        strict = strict.replace(a, b)
+    return strict
+
+
+def words_by_view(text: str, views: Collection[View]) -> dict[View, list[str]]:
+    """`words(text, view)` for several views, normalizing once."""
+    if len(views) == 1:
+        (view,) = views
+        return {view: words(text, view)}
+    exact = normalize_exact(text)
+    strict = exact.casefold()
+    texts: dict[View, str] = {"exact": exact, "strict": strict, "folded": fold_strict(strict)}
+    return {v: _TOKEN_RE.findall(texts[v]) for v in views}
 
 
 def tokenize(text: str, view: View = "folded") -> list[Token]:

@@ -49,7 +49,7 @@ def test_the_issue_example_loads() -> None:
     assert cfg.raw.max_age == 6 * 3600
     assert cfg.watchlists[0].notify == ("desk", "archive")
     assert cfg.watchlists[1].any[0].prefix is True
-    assert cfg.watchlists[1].any[0].text == "روس"
+    assert cfg.watchlists[1].any[0].text == "روس*"
 
 
 def test_summary_never_shows_secrets() -> None:

@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 
 from monitor.text import (
+    fold_strict,
     normalize,
     normalize_exact,
     normalize_strict,
     strip_boilerplate,
     tokenize,
     words,
+    words_by_view,
 )
 
 SEED = Path(__file__).resolve().parent.parent / "seeds" / "000_0023912365e1bf7c.txt"
@@ -130,11 +132,19 @@ def test_fast_and_span_paths_agree_on_the_seed(view: str) -> None:
     assert words(text, view) == [t.norm for t in tokenize(text, view)]  # type: ignore[arg-type]
 
 
+ALL_BMP = "".join(chr(cp) for cp in range(0x20, 0x10000) if not 0xD800 <= cp < 0xE000)
+
+
 def test_fast_and_span_paths_agree_on_every_bmp_character() -> None:
-    # one string holding every BMP character between two Arabic words
-    chars = "".join(chr(cp) for cp in range(0x20, 0x10000) if not 0xD800 <= cp < 0xE000)
-    text = "موسكو" + chars + "كييف"
+    text = "موسكو" + ALL_BMP + "كييف"
     assert words(text) == [t.norm for t in tokenize(text)]
+
+
+def test_views_derive_from_one_normalization() -> None:
+    text = "موسكو" + ALL_BMP + " علی الأمریكیة"
+    assert fold_strict(normalize_strict(text)) == normalize(text)
+    both = words_by_view(text, ("folded", "strict", "exact"))
+    assert both == {v: words(text, v) for v in ("folded", "strict", "exact")}  # type: ignore[misc]
 
 
 BOILERPLATE = [

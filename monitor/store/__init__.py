@@ -12,7 +12,7 @@ same protocol for several replicas. The invariants every implementation keeps:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -36,11 +36,35 @@ class FeedOutcome:
 
 @dataclass(frozen=True, slots=True)
 class NewItem:
-    """An item to mark seen, with the story it belongs to."""
+    """An item to mark seen, with the story it belongs to and why."""
 
     item: Item
     story_id: str
     new_story: bool = True
+    reason: str = ""  # why it joined its story (or "new story")
+    fingerprint: bytes | None = None  # dedup.Fingerprint.to_bytes(), kept for the window
+    at: float | None = None  # the fingerprint's time (published, else first seen)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFingerprint:
+    item_id: str
+    story_id: str
+    outlet: str
+    at: float
+    blob: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StoryItem:
+    """One item of a story, as `monitor story` shows it."""
+
+    item_id: str
+    feed: str
+    title: str
+    url: str | None
+    seen_at: float
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +73,7 @@ class OutboxEntry:
 
     alert: Alert
     destinations: tuple[str, ...]
+    parent: str | None = None  # a story update names the alert it updates
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +117,19 @@ class Store(Protocol):
     def ingest(
         self, outcome: FeedOutcome, items: Sequence[NewItem], outbox: Sequence[OutboxEntry]
     ) -> IngestResult: ...
+
+    # stories
+    def fingerprints(self, since: float) -> Iterator[StoredFingerprint]: ...
+
+    def prune_fingerprints(self, before: float) -> int: ...
+
+    def story_alerts(self, story_id: str) -> dict[str, str]: ...
+
+    def story_sources(self, story_id: str) -> list[str]: ...
+
+    def story_of(self, ref: str) -> str | None: ...
+
+    def story_items(self, story_id: str) -> list[StoryItem]: ...
 
     # deliveries
     def recover(self) -> int: ...

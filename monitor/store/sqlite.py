@@ -17,8 +17,17 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from monitor.errors import StoreError, StoreLockedError
+from monitor.identity import canonical_url
 from monitor.models import Delivery, FeedState, alert_from_payload
-from monitor.store import DeliveryRow, FeedOutcome, IngestResult, NewItem, OutboxEntry
+from monitor.store import (
+    DeliveryRow,
+    FeedOutcome,
+    IngestResult,
+    NewItem,
+    OutboxEntry,
+    StoredFingerprint,
+    StoryItem,
+)
 
 SCHEMA_VERSION = 1
 
@@ -34,8 +43,14 @@ CREATE TABLE IF NOT EXISTS feeds (
 CREATE TABLE IF NOT EXISTS items (
     id TEXT PRIMARY KEY,
     feed TEXT NOT NULL, feed_url TEXT NOT NULL, url TEXT, title TEXT NOT NULL,
-    story_id TEXT NOT NULL, published_at REAL, seen_at REAL NOT NULL
+    story_id TEXT NOT NULL, published_at REAL, seen_at REAL NOT NULL, reason TEXT
 );
+CREATE INDEX IF NOT EXISTS items_url ON items(url);
+CREATE TABLE IF NOT EXISTS fingerprints (
+    item_id TEXT PRIMARY KEY, story_id TEXT NOT NULL, outlet TEXT NOT NULL, at REAL NOT NULL,
+    blob BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS fingerprints_at ON fingerprints(at);
 CREATE INDEX IF NOT EXISTS items_story ON items(story_id);
 CREATE INDEX IF NOT EXISTS items_seen ON items(seen_at);
 CREATE TABLE IF NOT EXISTS item_keys (key TEXT PRIMARY KEY, item_id TEXT NOT NULL);
@@ -45,7 +60,8 @@ CREATE TABLE IF NOT EXISTS stories (
 );
 CREATE TABLE IF NOT EXISTS alerts (
     id TEXT PRIMARY KEY, watchlist TEXT NOT NULL, story_id TEXT NOT NULL, item_id TEXT NOT NULL,
-    type TEXT NOT NULL, created_at REAL NOT NULL, payload TEXT NOT NULL
+    type TEXT NOT NULL, created_at REAL NOT NULL, payload TEXT NOT NULL,
+    parent TEXT  -- for a story update: the alert it updates (its thread)
 );
 CREATE INDEX IF NOT EXISTS alerts_story ON alerts(watchlist, story_id);
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -219,7 +235,7 @@ class SQLiteStore:
                 it = n.item
                 cur = db.execute(
                     "INSERT OR IGNORE INTO items (id, feed, feed_url, url, title, story_id,"
-                    " published_at, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    " published_at, seen_at, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         it.id,
                         it.feed,
@@ -229,8 +245,21 @@ class SQLiteStore:
                         n.story_id,
                         it.published.timestamp() if it.published else None,
                         now,
+                        n.reason[:500],
                     ),
                 )
+                if cur.rowcount and n.fingerprint is not None:
+                    db.execute(
+                        "INSERT OR IGNORE INTO fingerprints (item_id, story_id, outlet, at, blob)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        (
+                            it.id,
+                            n.story_id,
+                            it.feed,
+                            n.at if n.at is not None else now,
+                            n.fingerprint,
+                        ),
+                    )
                 added += cur.rowcount
                 db.executemany(
                     "INSERT OR IGNORE INTO item_keys (key, item_id) VALUES (?, ?)",
@@ -251,7 +280,7 @@ class SQLiteStore:
                 a = entry.alert
                 cur = db.execute(
                     "INSERT OR IGNORE INTO alerts (id, watchlist, story_id, item_id, type,"
-                    " created_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    " created_at, payload, parent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         a.id,
                         a.watchlist,
@@ -260,6 +289,7 @@ class SQLiteStore:
                         a.type,
                         now,
                         json.dumps(a.payload(), ensure_ascii=False),
+                        entry.parent,
                     ),
                 )
                 if not cur.rowcount:
@@ -282,6 +312,55 @@ class SQLiteStore:
             )
         )
 
+    # --- stories -----------------------------------------------------------------------------
+
+    def fingerprints(self, since: float) -> Iterator[StoredFingerprint]:
+        rows = self._read(
+            "SELECT item_id, story_id, outlet, at, blob FROM fingerprints WHERE at >= ?"
+            " ORDER BY at",
+            (since,),
+        )
+        for r in rows:
+            yield StoredFingerprint(r[0], r[1], r[2], r[3], bytes(r[4]))
+
+    def prune_fingerprints(self, before: float) -> int:
+        with self._tx() as db:
+            return db.execute("DELETE FROM fingerprints WHERE at < ?", (before,)).rowcount
+
+    def story_alerts(self, story_id: str) -> dict[str, str]:
+        """watchlist -> the id of the alert that first told it of this story."""
+        rows = self._read(
+            "SELECT watchlist, id FROM alerts WHERE story_id = ? AND parent IS NULL",
+            (story_id,),
+        )
+        return {r[0]: r[1] for r in rows}
+
+    def story_sources(self, story_id: str) -> list[str]:
+        """The story's feeds, in the order they joined it."""
+        rows = self._read(
+            "SELECT feed, min(seen_at) AS first FROM items WHERE story_id = ?"
+            " GROUP BY feed ORDER BY first, feed",
+            (story_id,),
+        )
+        return [r[0] for r in rows]
+
+    def story_of(self, ref: str) -> str | None:
+        """The story of an item, found by item id, URL or canonical URL."""
+        canon = canonical_url(ref) or ref
+        rows = self._read(
+            "SELECT story_id FROM items WHERE id = ? OR url = ? OR url = ? LIMIT 1",
+            (ref, ref, canon),
+        )
+        return str(rows[0][0]) if rows else None
+
+    def story_items(self, story_id: str) -> list[StoryItem]:
+        rows = self._read(
+            "SELECT id, feed, title, url, seen_at, coalesce(reason, '') FROM items"
+            " WHERE story_id = ? ORDER BY seen_at, id",
+            (story_id,),
+        )
+        return [StoryItem(*r) for r in rows]
+
     # --- deliveries --------------------------------------------------------------------------
 
     def recover(self) -> int:
@@ -296,16 +375,24 @@ class SQLiteStore:
         excluded = list(exclude)
         marks = ",".join("?" * len(excluded))
         extra = f" AND d.destination NOT IN ({marks})" if excluded else ""
+        # A story update waits until the alert it updates has been delivered (or has failed
+        # for good) at that destination, and then carries its reference (a Slack thread ts).
         rows = self._read(
-            "SELECT d.id, d.destination, d.attempts, a.payload FROM deliveries d"  # noqa: S608
+            "SELECT d.id, d.destination, d.attempts, a.payload, p.ref FROM deliveries d"  # noqa: S608
             " JOIN alerts a ON a.id = d.alert_id"
+            " LEFT JOIN deliveries p ON p.alert_id = a.parent AND p.destination = d.destination"
             f" WHERE d.state = 'pending' AND d.next_at <= ?{extra}"
+            " AND (a.parent IS NULL OR p.state IS NULL OR p.state IN ('done', 'dead'))"
             " ORDER BY d.next_at, d.id LIMIT ?",
             (now, *excluded, limit),
         )
         return [
             Delivery(
-                id=r[0], destination=r[1], attempts=r[2], alert=alert_from_payload(json.loads(r[3]))
+                id=r[0],
+                destination=r[1],
+                attempts=r[2],
+                alert=alert_from_payload(json.loads(r[3])),
+                thread_ref=r[4],
             )
             for r in rows
         ]

@@ -1,0 +1,231 @@
+"""One story, one alert, end to end: five outlets' feeds on 127.0.0.1 carry the seed story three
+times among other stories. Each matching watchlist alerts once; the two later copies become story
+updates: `monitor.story.updated` webhooks and Slack thread replies, never new top-level messages."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from monitor.config import loads
+from monitor.daemon import build_notifiers
+from monitor.fetch import Fetcher
+from monitor.pipeline import Pipeline, Sender
+from monitor.store.sqlite import SQLiteStore
+from tests.conftest import WEBHOOK_SECRET
+from tests.feedgen import FakeItem, rss
+from tests.servers import FeedServer, SlackServer, WebhookReceiver
+from tests.test_dedup import EMBEDDED, FRANCE24, SEED, STRIKE, WIRE
+
+OUTLETS = ["france24", "aggregator", "alarabiya", "skynews", "bbc"]
+CONFIG = """\
+storage: sqlite:///{db}
+poll: {{interval: 60, timeout: 5s, jitter: 0}}
+max_age: 6h
+feeds:
+{feeds}
+destinations:
+  desk: {{type: slack, token: xoxb-test, channel: C0123456, base_url: "{slack}/api/"}}
+  archive: {{type: webhook, url: "{hook}/in", secret: "{secret}"}}
+watchlists:
+  - name: moscow
+    any: [موسكو]
+    notify: [desk, archive]
+  - name: islamic-state
+    any: [الدولة الإسلامية]
+    notify: [archive]
+"""
+
+
+def test_one_story_three_outlets_one_alert_two_updates(
+    tmp_path: Path,
+    feed_server: FeedServer,
+    slack_server: SlackServer,
+    webhook_receiver: WebhookReceiver,
+) -> None:
+    now = time.time()
+    docs = {
+        "france24": [
+            FakeItem(
+                "f-1",
+                "روسيا وفرنسا: اتصال بين وزيري الدفاع",
+                FRANCE24,
+                "https://f24.example/1",
+                now - 3 * 3600,
+            ),
+            FakeItem(
+                "f-2",
+                "مقتل 7 مدنيين بغارات على حلب",
+                STRIKE.format(n=7, city="حلب", k=3),
+                "https://f24.example/2",
+                now - 3 * 3600,
+            ),
+        ],
+        "aggregator": [
+            FakeItem(
+                "g-1",
+                "وزير الدفاع الفرنسي يتصل بنظيره الروسي",
+                SEED,
+                "https://agg.example/1",
+                now - 2 * 3600,
+            ),
+        ],
+        "alarabiya": [
+            FakeItem(
+                "a-1",
+                "لوكورنو وشويغو يتحادثان للمرة الأولى منذ 2022",
+                WIRE,
+                "https://ar.example/1",
+                now - 3600,
+            ),
+            FakeItem(
+                "a-2",
+                "مقتل 12 مدنيا بغارات على إدلب",
+                STRIKE.format(n=12, city="إدلب", k=5),
+                "https://ar.example/2",
+                now - 3600,
+            ),
+        ],
+        "skynews": [
+            FakeItem(
+                "s-1",
+                "زيلينسكي يدعو الولايات المتحدة إلى تعزيز العقوبات",
+                EMBEDDED,
+                "https://sky.example/1",
+                now - 1800,
+            ),
+        ],
+        "bbc": [
+            FakeItem(
+                "b-1",
+                "موجة حر في الخليج",
+                "درجات حرارة قياسية في عدة مدن خليجية اليوم.",
+                "https://bbc.example/1",
+                now - 600,
+            ),
+        ],
+    }
+    feeds = "\n".join(
+        f"  - url: {feed_server.publish(f'/{o}.xml', rss(docs[o]))}\n    name: {o}" for o in OUTLETS
+    )
+    cfg = loads(
+        CONFIG.format(
+            db=tmp_path / "m.db",
+            feeds=feeds,
+            slack=slack_server.url,
+            hook=webhook_receiver.url,
+            secret=WEBHOOK_SECRET,
+        ),
+        env={},
+    )
+    store = SQLiteStore(str(tmp_path / "m.db"))
+
+    async def go() -> None:
+        fetcher = Fetcher()
+        notifiers = build_notifiers(cfg)
+        pipe = Pipeline(cfg, store, fetcher)
+        sender = Sender(store, notifiers)
+        for spec in cfg.feeds:  # one outlet after another, as their polls come due
+            report = await pipe.poll(spec)
+            assert report.outcome == "new", report
+            await sender.send_due()
+        for n in notifiers.values():
+            await n.aclose()
+        await fetcher.aclose()
+
+    asyncio.run(go())
+
+    hooks = [p for _, p, _ in webhook_receiver.received]
+    assert all(v for _, _, v in webhook_receiver.received)
+    alerts = [p for p in hooks if p["type"] == "monitor.alert"]
+    updates = [p for p in hooks if p["type"] == "monitor.story.updated"]
+    assert sorted(p["watchlist"] for p in alerts) == ["islamic-state", "moscow"]
+    assert {p["item"]["feed"]["name"] for p in alerts} == {"france24"}
+    story_id = alerts[0]["story"]["id"]
+    assert {p["story"]["id"] for p in alerts} == {story_id}
+    # Two updates per alerted watchlist: the aggregator's copy, then alarabiya's rewrite.
+    assert sorted(
+        (p["watchlist"], p["item"]["feed"]["name"], p["story"]["source_count"]) for p in updates
+    ) == [
+        ("islamic-state", "aggregator", 2),
+        ("islamic-state", "alarabiya", 3),
+        ("moscow", "aggregator", 2),
+        ("moscow", "alarabiya", 3),
+    ]
+    assert all(p["story"]["id"] == story_id for p in updates)
+    assert updates[-1]["story"]["sources"] == ["france24", "aggregator", "alarabiya"]
+    assert len({p["id"] for p in hooks}) == len(hooks) == 6
+
+    # Slack: one top-level message, then two replies in its thread.
+    top, *replies = slack_server.messages
+    assert "thread_ts" not in top
+    assert len(replies) == 2
+    assert all(r["thread_ts"] == top["ts"] for r in replies)
+    assert "aggregator" in str(replies[0]["text"])
+    assert "alarabiya" in str(replies[1]["text"])
+
+    # The store explains the story: who joined, and why.
+    items = store.story_items(story_id)
+    assert [i.feed for i in items] == ["france24", "aggregator", "alarabiya"]
+    assert items[0].reason == "new story"
+    assert "containment" in items[1].reason
+    assert store.story_of("https://ar.example/1") == story_id
+    assert store.story_of("https://ar.example/2") != story_id, (
+        "same template, other city and numbers"
+    )
+    store.close()
+
+
+def test_story_index_survives_a_restart(
+    tmp_path: Path, feed_server: FeedServer, webhook_receiver: WebhookReceiver
+) -> None:
+    now = time.time()
+    a = feed_server.publish(
+        "/a.xml",
+        rss(
+            [
+                FakeItem(
+                    "f-1", "اتصال بين وزيري الدفاع", FRANCE24, "https://f24.example/1", now - 3600
+                )
+            ]
+        ),
+    )
+    b = feed_server.publish(
+        "/b.xml",
+        rss(
+            [
+                FakeItem(
+                    "g-1",
+                    "وزير الدفاع الفرنسي يتصل بنظيره",
+                    SEED,
+                    "https://agg.example/1",
+                    now - 60,
+                )
+            ]
+        ),
+    )
+    text = CONFIG.format(
+        db=tmp_path / "m.db",
+        feeds=f"  - url: {a}\n    name: a\n  - url: {b}\n    name: b",
+        slack="http://127.0.0.1:9",
+        hook=webhook_receiver.url,
+        secret=WEBHOOK_SECRET,
+    )
+    cfg = loads(text, env={})
+
+    async def poll(i: int) -> None:
+        store = SQLiteStore(str(tmp_path / "m.db"))
+        fetcher = Fetcher()
+        pipe = Pipeline(cfg, store, fetcher)  # a fresh process: the index comes from the store
+        await pipe.poll(cfg.feeds[i])
+        await fetcher.aclose()
+        store.close()
+
+    asyncio.run(poll(0))
+    asyncio.run(poll(1))
+    store = SQLiteStore(str(tmp_path / "m.db"))
+    first, second = store.story_of("https://f24.example/1"), store.story_of("https://agg.example/1")
+    assert first is not None
+    assert first == second
+    store.close()
