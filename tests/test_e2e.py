@@ -122,7 +122,7 @@ def test_run_alerts_once_across_restart(
         rss([w1], encoding="windows-1256"),
         "application/rss+xml; charset=windows-1256",
     )
-    seed_doc = (ROOT / "tests" / "data" / "feeds" / "seed_item.xml").read_bytes()
+    seed_doc = (ROOT / "seeds" / "seed_item.xml").read_bytes()
     feed_seed = feed_server.publish("/seed.xml", _fresh(seed_doc))
     cfg = tmp_path / "monitor.yaml"
     cfg.write_text(
@@ -201,7 +201,7 @@ def test_run_alerts_once_across_restart(
     assert len(slack_server.messages) == 4
 
 
-def _fresh(doc: bytes) -> bytes:
+def _fresh(doc: bytes) -> bytes:  # see also monitor.demo.seed_feed
     """Give the seed item a current pubDate so max_age lets it alert."""
     import re
     from email.utils import formatdate

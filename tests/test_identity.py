@@ -13,6 +13,7 @@ from monitor.models import Entry, FeedSpec
 from monitor.parse import parse_feed
 
 FEEDS = Path(__file__).resolve().parent / "data" / "feeds"
+SEED_ITEM = Path(__file__).resolve().parent.parent / "seeds" / "seed_item.xml"
 FEED_A = "https://a.example/rss"
 FEED_B = "https://b.example/feed.xml"
 F24 = "https://www.france24.com/ar/20240403-%D9%85%D9%88%D8%B3%D9%83%D9%88"  # .../20240403-موسكو
@@ -179,7 +180,7 @@ def test_make_item_from_the_seed_feed() -> None:
     spec = FeedSpec(
         url="https://www.france24.com/ar/rss", name="france24", interval=120, timeout=20
     )
-    (e,) = parse_feed((FEEDS / "seed_item.xml").read_bytes(), url=spec.url).entries
+    (e,) = parse_feed(SEED_ITEM.read_bytes(), url=spec.url).entries
     item = make_item(e, spec)
     assert item.id.startswith("u:")
     assert item.id == item_id(e, spec.url)

@@ -24,6 +24,7 @@ from monitor.parse import (
 )
 
 FEEDS = Path(__file__).resolve().parent / "data" / "feeds"
+SEED_ITEM = Path(__file__).resolve().parent.parent / "seeds" / "seed_item.xml"
 URL = "https://news.example/ar/rss"
 
 
@@ -167,7 +168,7 @@ def test_feed_files(
 
 
 def test_seed_item_keeps_the_whole_page_as_lines() -> None:
-    feed = parse_feed(read("seed_item.xml"), url="https://www.france24.com/ar/rss")
+    feed = parse_feed(SEED_ITEM.read_bytes(), url="https://www.france24.com/ar/rss")
     (e,) = feed.entries
     assert e.title == (
         "وزير الجيوش الفرنسي يجري اتصالا مع نظيره الروسي للمرة الأولى منذ 2022 بعد هجوم موسكو"

@@ -194,7 +194,7 @@ def main(corpus: str) -> None:
     (HERE / "utf8_bom.xml").write_bytes(rss2(pick("utf8_bom.xml"), "utf-8").encode("utf-8-sig"))
     (HERE / "atom_arabic.xml").write_bytes(atom(pick("atom_arabic.xml")).encode("utf-8"))
     (HERE / "rss1_rdf.xml").write_bytes(rss1(pick("rss1_rdf.xml")).encode("utf-8"))
-    (HERE / "seed_item.xml").write_bytes(seed_item().encode("utf-8"))
+    (HERE.parent.parent.parent / "seeds" / "seed_item.xml").write_bytes(seed_item().encode("utf-8"))
 
 
 if __name__ == "__main__":
