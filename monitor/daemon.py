@@ -13,12 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import multiprocessing
 import os
 import signal
 import time
 from collections.abc import Mapping
-from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -32,6 +30,7 @@ from monitor.notify import Notifier
 from monitor.notify.console import ConsoleNotifier
 from monitor.notify.slack import SlackNotifier
 from monitor.notify.webhook import WebhookNotifier
+from monitor.parsepool import ParsePool
 from monitor.pipeline import Pipeline, PollReport, Sender
 from monitor.store import Store, open_store
 
@@ -51,13 +50,6 @@ def build_notifiers(config: Config) -> dict[str, Notifier]:
         else:
             out[name] = ConsoleNotifier(name)
     return out
-
-
-def parse_pool() -> ProcessPoolExecutor:
-    """Parsing runs in worker processes: both cores parse, and a hostile feed that blows up
-    feedparser takes down a worker, not the daemon."""
-    ctx = multiprocessing.get_context("forkserver")
-    return ProcessPoolExecutor(max_workers=max(1, min(2, os.cpu_count() or 1)), mp_context=ctx)
 
 
 def log_report(r: PollReport) -> None:
@@ -82,7 +74,7 @@ class Daemon:
         self.config = config
         self.store = store or open_store(config.storage, lock=True)
         self.fetcher = Fetcher()
-        self.pool = parse_pool() if use_pool else None
+        self.pool = ParsePool() if use_pool else None
         self.notifiers: Mapping[str, Notifier] = build_notifiers(config)
         self.wake = asyncio.Event()
         self.pipeline = Pipeline(
@@ -222,5 +214,5 @@ class Daemon:
                 log.debug("closing %s failed", n, exc_info=True)
         await self.fetcher.aclose()
         if self.pool is not None:
-            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool.shutdown()
         self.store.close()

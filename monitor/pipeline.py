@@ -11,8 +11,6 @@ import logging
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Executor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -25,6 +23,7 @@ from monitor.match import Matcher, compile_watchlists
 from monitor.models import Alert, Delivery, FeedSpec, Item, ParsedFeed, WatchlistSpec, utc
 from monitor.notify import Notifier
 from monitor.parse import parse_feed
+from monitor.parsepool import ParsePool
 from monitor.store import FeedOutcome, NewItem, OutboxEntry, Store
 
 log = logging.getLogger("monitor")
@@ -32,7 +31,6 @@ log = logging.getLogger("monitor")
 # Standard Webhooks' (Svix's) ladder: after the n-th failed try, wait RETRY_LADDER[n-1].
 STORY_UPDATED = "monitor.story.updated"
 RETRY_LADDER: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
-PARSE_DEADLINE = 30.0
 
 Clock = Callable[[], float]
 
@@ -69,7 +67,7 @@ class Pipeline:
         store: Store,
         fetcher: Fetcher,
         *,
-        parse_pool: Executor | None = None,
+        parse_pool: ParsePool | None = None,
         clock: Clock = time.time,
         on_alerts: Callable[[], None] | None = None,
     ) -> None:
@@ -91,17 +89,7 @@ class Pipeline:
         max_items = self.config.raw.poll.max_items * 5
         if self.parse_pool is None:
             return parse_feed(body, url=spec.url, content_type=content_type, max_items=max_items)
-        loop = asyncio.get_running_loop()
-        fut = loop.run_in_executor(
-            self.parse_pool, _parse_in_worker, body, spec.url, content_type, max_items
-        )
-        try:
-            async with asyncio.timeout(PARSE_DEADLINE):
-                return await fut
-        except TimeoutError:
-            raise ParseError(spec.name, f"parse took longer than {PARSE_DEADLINE:g}s") from None
-        except BrokenProcessPool:
-            raise ParseError(spec.name, "the parse worker died (out of memory?)") from None
+        return await self.parse_pool.parse(spec.name, body, spec.url, content_type, max_items)
 
     async def poll(self, spec: FeedSpec) -> PollReport:
         started = time.monotonic()
@@ -313,10 +301,6 @@ def _distinct(items: Iterable[Item]) -> list[Item]:
             it = replace(it, alt_keys=tuple(k for k in it.alt_keys if k not in shared))
         out.setdefault(it.id, it)
     return list(out.values())
-
-
-def _parse_in_worker(body: bytes, url: str, content_type: str | None, max_items: int) -> ParsedFeed:
-    return parse_feed(body, url=url, content_type=content_type, max_items=max_items)
 
 
 class Sender:

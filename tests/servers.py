@@ -50,6 +50,9 @@ class LocalServer:
         self.requests: list[Request] = []
         self._handle = handle or (lambda req: Response(404, b"not found"))
         self._lock = threading.Lock()
+        # Called in the server thread for every request, after it is recorded and before it is
+        # answered: a test can learn that a request arrived, or hold the answer (by blocking).
+        self.on_request: Callable[[Request], None] | None = None
         outer = self
 
         class _H(BaseHTTPRequestHandler):
@@ -71,6 +74,8 @@ class LocalServer:
                 )
                 with outer._lock:
                     outer.requests.append(req)
+                if outer.on_request is not None:
+                    outer.on_request(req)
                 resp = outer._handle(req)
                 if resp.delay:
                     time.sleep(resp.delay)

@@ -1,0 +1,144 @@
+"""Parsing in worker processes. I/O (processes, signals).
+
+Feed parsing is CPU-bound and feedparser has measured sharp edges (an internal entity expanded to
+1.2 GB, a backtracking author regex: ../shared/HAZARDS.md), so it runs in a small pool of worker
+processes: both cores parse, and a hostile document costs a worker, never the daemon.
+
+Each worker has a memory limit (RLIMIT_AS): a document that would need more raises MemoryError
+in the worker, which fails that feed only. Each parse has a wall-clock deadline enforced inside
+the worker (SIGALRM raises in the parsing code), and a backstop in the daemon a few seconds later
+for a worker stuck in C code: the pool is then replaced. A worker that dies (killed, out of
+memory at the OS level) breaks the pool: it is replaced and the feeds whose parse was in flight
+are tried once more, so only the feed that kills a worker twice fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import resource
+import signal
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from types import FrameType
+
+from monitor.errors import ParseError
+from monitor.models import ParsedFeed
+from monitor.parse import parse_feed
+
+log = logging.getLogger("monitor")
+
+DEFAULT_DEADLINE = 20.0  # seconds of wall clock per document
+DEFAULT_MEMORY = 1 << 30  # bytes of address space per worker
+BACKSTOP = 5.0  # seconds past the deadline before the daemon gives up on a worker
+
+
+class _Deadline(Exception):
+    pass
+
+
+def _init_worker(memory: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon handles Ctrl-C
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if memory > 0:
+        with contextlib.suppress(ValueError, OSError):
+            _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+            limit = memory if hard == resource.RLIM_INFINITY else min(memory, hard)
+            resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _on_alarm(signum: int, frame: FrameType | None) -> None:
+    raise _Deadline
+
+
+def _parse_job(
+    body: bytes, url: str, content_type: str | None, max_items: int, deadline: float
+) -> ParsedFeed | str:
+    """Runs in a worker. Returns the feed, or a short reason why not (exceptions from a worker
+    are pickled with their tracebacks; a plain string is cheaper and cannot fail to unpickle)."""
+    signal.signal(signal.SIGALRM, _on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, deadline)
+    try:
+        return parse_feed(body, url=url, content_type=content_type, max_items=max_items)
+    except ParseError as e:
+        return e.message
+    except _Deadline:
+        return f"parse took longer than {deadline:g}s"
+    except MemoryError:
+        return "parse needed more memory than a worker may use"
+    except RecursionError:
+        return "document nested too deeply"
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+class ParsePool:
+    def __init__(
+        self,
+        workers: int | None = None,
+        *,
+        deadline: float = DEFAULT_DEADLINE,
+        memory: int = DEFAULT_MEMORY,
+    ) -> None:
+        self.workers = workers or max(1, min(2, os.cpu_count() or 1))
+        self.deadline = deadline
+        self.memory = memory
+        self._pool = self._new_pool()
+        self.restarts = 0
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        ctx = multiprocessing.get_context("forkserver")
+        return ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=ctx,
+            initializer=_init_worker,
+            initargs=(self.memory,),
+        )
+
+    def _replace(self, broken: ProcessPoolExecutor, why: str) -> None:
+        if self._pool is not broken:
+            return  # another feed already replaced it
+        self.restarts += 1
+        log.warning("parse_pool outcome=restart reason=%r", why)
+        self._pool = self._new_pool()
+        _kill(broken)
+
+    async def parse(
+        self, feed: str, body: bytes, url: str, content_type: str | None, max_items: int
+    ) -> ParsedFeed:
+        for attempt in (1, 2):
+            pool = self._pool
+            loop = asyncio.get_running_loop()
+            try:
+                fut = loop.run_in_executor(
+                    pool, _parse_job, body, url, content_type, max_items, self.deadline
+                )
+                async with asyncio.timeout(self.deadline + BACKSTOP):
+                    result = await fut
+            except TimeoutError:
+                self._replace(pool, f"{feed}: a worker did not return from a parse")
+                raise ParseError(feed, f"parse took longer than {self.deadline:g}s") from None
+            except BrokenProcessPool:
+                self._replace(pool, f"a worker died while parsing {feed}")
+                if attempt == 2:
+                    raise ParseError(feed, "the parse worker died (out of memory?)") from None
+                continue
+            if isinstance(result, str):
+                raise ParseError(feed, result)
+            return result
+        raise AssertionError("unreachable")
+
+    def shutdown(self) -> None:
+        _kill(self._pool)
+
+
+def _kill(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool now: its workers may be stuck in a hostile parse."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        with contextlib.suppress(Exception):
+            p.kill()
