@@ -48,7 +48,7 @@ def test_not_a_feed_is_a_parse_error_of_that_feed(pool: ParsePool) -> None:
 def test_hazard_02_deadline_ends_a_long_parse() -> None:
     slow = ParsePool(workers=1, deadline=0.05)
     try:
-        with pytest.raises(ParseError, match="longer than 0.05s"):
+        with pytest.raises(ParseError, match=r"longer than 0\.05s"):
             asyncio.run(slow.parse("big", feed(3000), URL, None, 100_000))
         # the worker survived its deadline and parses the next feed
         slow.deadline = 10.0
@@ -76,7 +76,7 @@ def test_hazard_31_a_killed_worker_costs_only_its_own_feed(pool: ParsePool) -> N
     async def go() -> None:
         doomed = asyncio.create_task(pool.parse("doomed", feed(6000), URL, None, 100_000))
         await asyncio.sleep(0.3)
-        for pid in list(pool._pool._processes or {}):  # noqa: SLF001 - the test plays the OOM killer
+        for pid in list(pool._pool._processes or {}):  # the test plays the OOM killer
             os.kill(pid, signal.SIGKILL)
         # The parse in flight is tried again on a fresh pool, and succeeds.
         parsed = await doomed
