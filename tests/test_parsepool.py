@@ -61,11 +61,9 @@ def test_hazard_02_deadline_ends_a_long_parse() -> None:
 def test_hazard_02_memory_limit_fails_only_that_feed() -> None:
     tight = ParsePool(workers=1, deadline=10.0, memory=400 << 20)
     try:
+        # 60 MB of one text node: feedparser's copies exceed 400 MB of address space
+        huge = rss([FakeItem("g", "عنوان", "ك" * 30_000_000, "https://x.example/1", time.time())])
         with pytest.raises(ParseError, match="more memory"):
-            # 60 MB of one text node: feedparser's copies exceed 400 MB of address space
-            huge = rss(
-                [FakeItem("g", "عنوان", "ك" * 30_000_000, "https://x.example/1", time.time())]
-            )
             asyncio.run(tight.parse("huge", huge, URL, None, 10))
         assert asyncio.run(tight.parse("small", feed(2), URL, None, 100)).entries
     finally:
