@@ -73,6 +73,7 @@ class PollConfig(_Strict):
     max_backoff: Duration = 3600.0  # a failing feed is retried at least this often
     concurrency: int = Field(default=32, ge=1, le=1024)
     max_items: int = Field(default=200, ge=1, le=10000)  # new items taken from one feed per poll
+    unhealthy_after: int = Field(default=10, ge=1)  # failures in a row before a feed is unhealthy
 
 
 class StoriesConfig(_Strict):
@@ -188,6 +189,7 @@ class MonitorConfig(_Strict):
     poll: PollConfig = Field(default_factory=PollConfig)
     max_age: Duration = 6 * 3600.0
     stories: StoriesConfig = Field(default_factory=StoriesConfig)
+    operator: list[str] = Field(default_factory=list)  # destinations told of unhealthy feeds etc.
     feeds: list[FeedConfig] = Field(default_factory=list)
     destinations: dict[str, Destination] = Field(default_factory=dict)
     watchlists: list[WatchlistConfig] = Field(default_factory=list)
@@ -382,6 +384,11 @@ def _cross_check(data: dict[str, Any], problem: Any) -> None:
     with every other problem, even when a section fails validation."""
     dests = data.get("destinations")
     known = set(dests) if isinstance(dests, dict) else set()
+    ops = data.get("operator")
+    for j, d in enumerate(ops if isinstance(ops, list) else []):
+        if isinstance(d, str) and d not in known:
+            names = ", ".join(sorted(known)) or "none defined"
+            problem(("operator", j), f"unknown destination {d!r} (known: {names})")
     wls = data.get("watchlists")
     for i, w in enumerate(wls if isinstance(wls, list) else []):
         notify = w.get("notify") if isinstance(w, dict) else None

@@ -20,16 +20,26 @@ from monitor.errors import FetchError, NotifyError, ParseError, StoreError
 from monitor.fetch import Fetcher, backoff_delay
 from monitor.identity import make_item
 from monitor.match import Matcher, compile_watchlists
-from monitor.models import Alert, Delivery, FeedSpec, Item, ParsedFeed, WatchlistSpec, utc
+from monitor.models import (
+    Alert,
+    Delivery,
+    FeedSpec,
+    FeedState,
+    Item,
+    ParsedFeed,
+    WatchlistSpec,
+    utc,
+)
 from monitor.notify import Notifier
 from monitor.parse import parse_feed
 from monitor.parsepool import ParsePool
-from monitor.store import FeedOutcome, NewItem, OutboxEntry, Store
+from monitor.store import FeedOutcome, IngestResult, NewItem, OutboxEntry, Store
 
 log = logging.getLogger("monitor")
 
 # Standard Webhooks' (Svix's) ladder: after the n-th failed try, wait RETRY_LADDER[n-1].
 STORY_UPDATED = "monitor.story.updated"
+NOTICE = "monitor.notice"  # to the operator: a feed became unhealthy or recovered
 RETRY_LADDER: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
 
 Clock = Callable[[], float]
@@ -102,9 +112,8 @@ class Pipeline:
                 spec.interval, state.error_streak, retry_after, poll_cfg.max_backoff
             )
             msg = e.message if isinstance(e, FetchError | ParseError) else str(e)
-            self.store.record_feed(
-                FeedOutcome(spec.url, ok=False, error=msg, next_poll_at=now + delay, at=now)
-            )
+            outcome = FeedOutcome(spec.url, ok=False, error=msg, next_poll_at=now + delay, at=now)
+            self._settle(spec, state, outcome, [], [])
             return PollReport(
                 spec.name, "error", error=msg, next_in=delay, elapsed=time.monotonic() - started
             )
@@ -115,7 +124,9 @@ class Pipeline:
             return failed(e, e.retry_after)
         next_at = now + spec.interval
         if result.not_modified or result.body is None:
-            self.store.record_feed(
+            self._settle(
+                spec,
+                state,
                 FeedOutcome(
                     spec.url,
                     ok=True,
@@ -124,14 +135,18 @@ class Pipeline:
                     next_poll_at=next_at,
                     at=now,
                     status="not_modified",
-                )
+                ),
+                [],
+                [],
             )
             return PollReport(
                 spec.name, "not_modified", next_in=spec.interval, elapsed=time.monotonic() - started
             )
         body_hash = hashlib.sha256(result.body).hexdigest()
         if body_hash == state.body_hash:
-            self.store.record_feed(
+            self._settle(
+                spec,
+                state,
                 FeedOutcome(
                     spec.url,
                     ok=True,
@@ -140,7 +155,9 @@ class Pipeline:
                     next_poll_at=next_at,
                     at=now,
                     status="unchanged",
-                )
+                ),
+                [],
+                [],
             )
             return PollReport(
                 spec.name, "unchanged", next_in=spec.interval, elapsed=time.monotonic() - started
@@ -165,7 +182,7 @@ class Pipeline:
             at=now,
             status="new",
         )
-        res = self.store.ingest(outcome, new_items, outbox)
+        res = self._settle(spec, state, outcome, new_items, outbox)
         for item_id, story_id, fp in indexed:  # committed: now other polls may join them
             self.index.add(item_id, story_id, fp)
         if res.alerts_added and self.on_alerts:
@@ -179,6 +196,41 @@ class Pipeline:
             next_in=spec.interval,
             elapsed=time.monotonic() - started,
         )
+
+    def _settle(
+        self,
+        spec: FeedSpec,
+        state: FeedState,
+        outcome: FeedOutcome,
+        items: list[NewItem],
+        outbox: list[OutboxEntry],
+    ) -> IngestResult:
+        """Write a poll's outcome, with the operator's notice when the feed's health changes:
+        unhealthy after `unhealthy_after` failures in a row, and recovered after that."""
+        threshold = self.config.raw.poll.unhealthy_after
+        streak = 0 if outcome.ok else state.error_streak + 1
+        notice: str | None = None
+        if not outcome.ok and streak == threshold:
+            since = _fmt_ts(state.last_success_at) if state.last_success_at else "its first poll"
+            notice = (
+                f"Feed {spec.name} is unhealthy: {streak} failed polls in a row since {since}; "
+                f"last error: {outcome.error}. It keeps being retried."
+            )
+            log.error(
+                "feed=%s outcome=unhealthy streak=%d error=%r", spec.name, streak, outcome.error
+            )
+        elif outcome.ok and state.error_streak >= threshold:
+            notice = f"Feed {spec.name} recovered after {state.error_streak} failed polls."
+            log.warning("feed=%s outcome=recovered after=%d", spec.name, state.error_streak)
+        operators = tuple(self.config.raw.operator)
+        if notice and operators:
+            outbox = [*outbox, OutboxEntry(self._notice(spec, notice, outcome.at), operators)]
+        return self.store.ingest(outcome, items, outbox)
+
+    def _notice(self, spec: FeedSpec, text: str, now: float) -> Alert:
+        nid = "nt_" + hashlib.sha256(f"{spec.url}\0{text}\0{now}".encode()).hexdigest()[:24]
+        item = Item(nid, spec.name, spec.url, None, None, text, "", "", utc(now))
+        return Alert(nid, "monitor", nid, item, (), utc(now), type=NOTICE)
 
     def _fingerprint(self, spec: FeedSpec, item: Item, now: float) -> tuple[Fingerprint, float]:
         at = min(item.published.timestamp(), now) if item.published else now
@@ -287,6 +339,10 @@ class Pipeline:
         if now - self._pruned_at >= 3600:
             self.store.prune_fingerprints(now - self.index.window)
             self._pruned_at = now
+
+
+def _fmt_ts(ts: float) -> str:
+    return utc(ts).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _distinct(items: Iterable[Item]) -> list[Item]:

@@ -238,3 +238,52 @@ def test_permanent_failures_become_dead_letters(
     assert str(status) in (row.last_error or "")
     assert len(webhook_receiver.received) == 1
     store.close()
+
+
+def test_hazard_21_unhealthy_feed_is_reported_once_and_recovery_too(
+    tmp_path: Path, feed_server: FeedServer, webhook_receiver: WebhookReceiver
+) -> None:
+    text = CONFIG.format(
+        db=tmp_path / "m.db",
+        a=feed_server.url + "/a.xml",
+        b=feed_server.url + "/b.xml",
+        hook=webhook_receiver.url,
+        secret=WEBHOOK_SECRET,
+    ).replace("max_backoff: 10m}", "max_backoff: 10m, unhealthy_after: 3}")
+    cfg = loads(text + "operator: [archive]\n", env={})
+    store = SQLiteStore(str(tmp_path / "m.db"))
+    feed_server.overrides["/b.xml"] = lambda req: Response(410, b"gone")
+    clock = Clock(time.time())
+
+    async def go() -> None:
+        fetcher = Fetcher()
+        notifiers = build_notifiers(cfg)
+        pipe = Pipeline(cfg, store, fetcher, clock=clock)
+        sender = Sender(store, notifiers, clock=clock)
+        for _ in range(6):
+            r = await pipe.poll(cfg.feeds[1])
+            assert r.outcome == "error"
+            await sender.send_due()
+            clock.t += 60
+        del feed_server.overrides["/b.xml"]
+        feed_server.publish("/b.xml", rss([item(1, "خبر عادي", clock.t)]))
+        assert (await pipe.poll(cfg.feeds[1])).outcome == "new"
+        assert (await pipe.poll(cfg.feeds[1])).outcome == "not_modified"
+        await sender.send_due()
+        await close(fetcher, notifiers)
+
+    run(go())
+    notices = [p for _, p, _ in webhook_receiver.received]
+    assert [p["type"] for p in notices] == ["monitor.notice", "monitor.notice"]
+    assert "outlet-b is unhealthy: 3 failed polls" in notices[0]["item"]["title"]
+    assert "410" in notices[0]["item"]["title"]
+    assert "outlet-b recovered after 6 failed polls" in notices[1]["item"]["title"]
+    assert store.feed_state(cfg.feeds[1].url).error_streak == 0
+    store.close()
+
+
+def test_operator_must_name_a_destination(tmp_path: Path) -> None:
+    from monitor.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"operator\[0\]: unknown destination 'pager'"):
+        loads("feeds: []\ndestinations: {}\nwatchlists: []\noperator: [pager]\n", env={})
