@@ -6,6 +6,8 @@
     monitor match [TEXT]   which watchlists match TEXT (or stdin), and why
     monitor story REF      a story's items, sources and why each joined
     monitor replay FILES   backtest watchlists and story grouping on an archive
+    monitor status         every feed's health, the outbox and dead letters
+    monitor deliveries     deliveries waiting or failed; --retry sends dead letters again
     monitor demo           the seed story served on 127.0.0.1, through the whole pipeline
 
 Exit codes: 0 ok; 1 `match` found nothing / `poll-once` had failing feeds; 2 bad config or usage;
@@ -171,6 +173,47 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from monitor.status import render_status, status_json
+
+    config = _load(args)
+    store = _open_store(config)
+    try:
+        data = status_json(config, store)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        print(render_status(data, colour=_colour()))
+    return 0
+
+
+def cmd_deliveries(args: argparse.Namespace) -> int:
+    from monitor.status import deliveries_json, render_deliveries
+
+    config = _load(args)
+    store = _open_store(config)
+    try:
+        if args.retry_all or args.retry:
+            n = store.requeue(None if args.retry_all else args.retry)
+            print(f"{n} dead letters queued again; the running daemon sends them within seconds")
+            return 0 if n else 1
+        states = ("dead",) if args.dead else ("pending", "sending", "dead")
+        rows = store.deliveries(states)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(deliveries_json(rows), ensure_ascii=False, indent=2))
+    else:
+        print(render_deliveries(rows, colour=_colour()))
+    return 0
+
+
+def _colour() -> bool:
+    return sys.stdout.isatty() and os.environ.get("NO_COLOR") is None
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from monitor.demo import run_demo
 
@@ -211,6 +254,17 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("items", nargs="+", help="RSS/Atom files or JSONL files of items, in order")
     rp.add_argument("--json", action="store_true", help="one JSON object per item")
     rp.set_defaults(func=cmd_replay)
+    ss = add("status", "every feed's health, the outbox and dead letters")
+    ss.add_argument("--json", action="store_true")
+    ss.set_defaults(func=cmd_status)
+    dl = add("deliveries", "deliveries waiting or failed; send dead letters again")
+    dl.add_argument("--json", action="store_true")
+    dl.add_argument("--dead", action="store_true", help="only dead letters")
+    dl.add_argument(
+        "--retry", type=int, nargs="+", metavar="ID", help="send these dead letters again"
+    )
+    dl.add_argument("--retry-all", action="store_true", help="send every dead letter again")
+    dl.set_defaults(func=cmd_deliveries)
     d = add("demo", "serve the seed story on 127.0.0.1 and run the pipeline on it")
     d.add_argument("--keep", action="store_true", help="keep the demo's temporary store")
     d.set_defaults(func=cmd_demo)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from monitor.models import Alert, Delivery, FeedState, Item
 
@@ -149,6 +149,10 @@ class Store(Protocol):
     def deliveries(
         self, states: Sequence[str] = ("pending", "sending", "dead")
     ) -> list[DeliveryRow]: ...
+
+    def requeue(self, ids: Sequence[int] | None = None) -> int: ...
+
+    def feed_rows(self) -> list[dict[str, Any]]: ...
 
     def counts(self) -> dict[str, int]: ...
 

@@ -15,6 +15,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from monitor.errors import StoreError, StoreLockedError
 from monitor.identity import canonical_url
@@ -174,10 +175,12 @@ class SQLiteStore:
         rows = self._read(f"SELECT {self._FEED_COLS} FROM feeds")  # noqa: S608
         return {r[0]: FeedState(*r) for r in rows}
 
-    def feed_rows(self) -> list[dict[str, object]]:
+    def feed_rows(self) -> list[dict[str, Any]]:
         cur = self.db.execute(
-            "SELECT url, error_streak, next_poll_at, last_success_at, last_error_at, last_error, "
-            "last_status, polls FROM feeds ORDER BY url"
+            "SELECT url, error_streak, next_poll_at, last_success_at, last_error_at, last_error,"
+            " last_status, polls, (SELECT count(*) FROM items i WHERE i.feed_url = feeds.url"
+            " AND i.seen_at >= ?) AS items_24h FROM feeds ORDER BY url",
+            (time.time() - 86400,),
         )
         names = [d[0] for d in cur.description]
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
@@ -454,6 +457,24 @@ class SQLiteStore:
             )
             for r in rows
         ]
+
+    def requeue(self, ids: Sequence[int] | None = None) -> int:
+        """Dead letters (all, or these ids) become due now, their retry ladder restarted."""
+        with self._tx() as db:
+            if ids is None:
+                return db.execute(
+                    "UPDATE deliveries SET state = 'pending', next_at = ?, attempts = 0"
+                    " WHERE state = 'dead'",
+                    (time.time(),),
+                ).rowcount
+            n = 0
+            for i in ids:
+                n += db.execute(
+                    "UPDATE deliveries SET state = 'pending', next_at = ?, attempts = 0"
+                    " WHERE state = 'dead' AND id = ?",
+                    (time.time(), i),
+                ).rowcount
+            return n
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
