@@ -13,11 +13,14 @@ import re
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import time as dt_time
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -27,6 +30,7 @@ from pydantic import (
 )
 
 from monitor.errors import ConfigError, ConfigProblem
+from monitor.loudness import Loudness, Quiet
 from monitor.models import ALL_FIELDS, FeedSpec, TermSpec, WatchlistSpec
 from monitor.models import Field as TextField
 
@@ -174,6 +178,34 @@ class TermConfig(_Strict):
 Term = str | TermConfig
 
 
+def _clock_time(value: str) -> str:
+    try:
+        dt_time.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"expected a time of day like 22:00, got {value!r}") from None
+    return value
+
+
+class DigestConfig(_Strict):
+    every: Duration
+
+
+class QuietConfig(_Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    start: Annotated[str, AfterValidator(_clock_time)] = Field(alias="from")
+    end: Annotated[str, AfterValidator(_clock_time)] = Field(alias="to")
+    tz: str = "UTC"
+
+    @field_validator("tz")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (an IANA name like Asia/Riyadh)") from None
+        return v
+
+
 class WatchlistConfig(_Strict):
     name: str = Field(min_length=1)
     any: list[Term] = Field(default_factory=list)
@@ -182,10 +214,54 @@ class WatchlistConfig(_Strict):
     notify: list[str] = Field(default_factory=list)
     feeds: list[str] = Field(default_factory=list)
     fields: list[TextField] = Field(default_factory=lambda: list(ALL_FIELDS))
+    digest: DigestConfig | None = None  # one message per period instead of one per alert
+    quiet: QuietConfig | None = None  # hold alerts, then send one digest when quiet ends
+    priority: Literal["normal", "urgent"] = "normal"  # urgent bypasses digest and quiet
+    max_per_hour: int | None = Field(default=None, ge=1)  # beyond it: one "N more" summary
+
+    def loudness(self) -> Loudness:
+        quiet = None
+        if self.quiet is not None:
+            quiet = Quiet(
+                dt_time.fromisoformat(self.quiet.start),
+                dt_time.fromisoformat(self.quiet.end),
+                self.quiet.tz,
+            )
+        return Loudness(
+            digest_every=self.digest.every if self.digest else None,
+            quiet=quiet,
+            urgent=self.priority == "urgent",
+            max_per_hour=self.max_per_hour,
+        )
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """"HOST:PORT", "[v6]:PORT" or a bare "PORT" (on 127.0.0.1) -> (host, port)."""
+    text = value.strip()
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host, port = "127.0.0.1", text
+    host = host.removeprefix("[").removesuffix("]")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"expected HOST:PORT like 127.0.0.1:9108, got {value!r}")
+    return host, int(port)
+
+
+class HttpConfig(_Strict):
+    """The HTTP endpoint (/healthz, /metrics); off unless the config has an `http` section."""
+
+    listen: str = "127.0.0.1:9108"
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, v: str) -> str:
+        parse_listen(v)
+        return v
 
 
 class MonitorConfig(_Strict):
     storage: str = "sqlite:///data/monitor.db"
+    http: HttpConfig | None = None  # /healthz and /metrics; off by default
     poll: PollConfig = Field(default_factory=PollConfig)
     max_age: Duration = 6 * 3600.0
     stories: StoriesConfig = Field(default_factory=StoriesConfig)
@@ -499,6 +575,7 @@ def _build(
                 notify=tuple(w.notify),
                 feeds=tuple(w.feeds),
                 fields=tuple(dict.fromkeys(w.fields)),
+                loudness=w.loudness(),
             )
         )
     return tuple(feeds), tuple(watchlists), notes

@@ -33,8 +33,10 @@ from __future__ import annotations
 import heapq
 import re
 from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from hashlib import blake2b
+from itertools import filterfalse
 
 from monitor.text import strip_boilerplate, words
 
@@ -56,7 +58,10 @@ MAX_POSTINGS = 64  # a shingle in more live items than this is boilerplate: igno
 MIN_SHARED = 2  # fewer shared sampled shingles than this is never a match
 _VERSION = 1
 _SEQ_MASK = (1 << 24) - 1
+_BUCKET_MASK = (1 << 16) - 1  # 65,536 posting buckets
+_MIN_PURGE = 1024  # dead postings before a purge is worth a pass
 _MASK64 = (1 << 64) - 1
+_SAMPLE_MASK = SAMPLE - 1  # SAMPLE is a power of two
 
 # Function words and reporting verbs: never evidence of "the same facts" or of a different name.
 _STOP = frozenset(
@@ -82,34 +87,40 @@ def _word_hash(w: str) -> int:
     return int.from_bytes(blake2b(w.encode(), digest_size=8).digest(), "little")
 
 
-class _WordTable(dict[str, tuple[int, int, int]]):
-    """word -> (64-bit hash, 16-bit content hash or -1 for a function word, slot hash).
+class _WordTable(dict[str, int]):
+    """word -> 64-bit hash; on a miss it also fills `_CONTENT` (16-bit content hash, -1 for a
+    function word) and `_SLOT` (see _slot_hash).
 
-    A dict with __missing__, so `map(table.__getitem__, words)` runs in C; words repeat a lot.
-    Bounded: cleared when it grows past _WORD_TABLE_MAX entries.
+    Dicts, so `map(table.__getitem__, words)` runs in C; words repeat a lot. Bounded: the three
+    are cleared together before an item when they have grown past _WORD_TABLE_MAX entries.
     """
 
-    def __missing__(self, w: str) -> tuple[int, int, int]:
-        if len(self) >= _WORD_TABLE_MAX:
-            self.clear()
+    def __missing__(self, w: str) -> int:
         h = _word_hash(w)
-        v = (h, h & 0xFFFF if _is_name_like(w) else -1, _slot_hash(w))
-        self[w] = v
-        return v
+        self[w] = h
+        _CONTENT[w] = h & 0xFFFF if _is_name_like(w) else -1
+        _SLOT[w] = _slot_hash(w)
+        return h
 
 
 _WORD_TABLE_MAX = 1 << 18
 _WORDS = _WordTable()
+_CONTENT: dict[str, int] = {}
+_SLOT: dict[str, int] = {}
 
 
 def _shingle_hashes(hs: list[int]) -> list[int]:
     """Stable 64-bit hashes of the K-word windows of `hs` (word hashes)."""
     if len(hs) < K:
         return [hash(tuple(hs)) & _MASK64] if hs else []
+    return [h & _MASK64 for h in _raw_shingles(hs)]
+
+
+def _raw_shingles(hs: list[int]) -> Iterator[int]:
     # CPython's tuple hash is deterministic for tuples of ints (no per-process salt): it is
     # fast (one C call per shingle) and pinned by a golden test in tests/test_dedup.py.
-    cols = [hs[i : len(hs) - K + 1 + i] for i in range(K)]
-    return [h & _MASK64 for h in map(hash, zip(*cols, strict=True))]
+    # Signed: h & (SAMPLE - 1) equals (h & _MASK64) % SAMPLE, so sampling can filter in C.
+    return map(hash, zip(*(hs[i : len(hs) - K + 1 + i] for i in range(K)), strict=True))
 
 
 # Consonant skeleton for the frame guard: long vowels dropped, letters that transliterate the
@@ -198,28 +209,39 @@ def fingerprint(
     title_toks = words(title)
     if len(toks) < K:
         toks = title_toks + toks
-    get = _WORDS.__getitem__
-    info = list(map(get, toks))
-    title_info = list(map(get, title_toks))
-    hs = [i[0] for i in info]
-    sampled = sorted({h for h in _shingle_hashes(hs) if not h % SAMPLE})
-    head = {i[1] for i in info[:HEAD_WORDS]}
-    head.update(i[1] for i in title_info)
-    lead = {i[1] for i in info[:LEAD_WORDS]}
-    lead.update(i[1] for i in title_info)
+    if len(_WORDS) > _WORD_TABLE_MAX:
+        _WORDS.clear()
+        _CONTENT.clear()
+        _SLOT.clear()
+    # Everything below runs in C loops (map, filter, set): no Python code per word.
+    hs = list(map(_WORDS.__getitem__, toks))
+    _ = list(map(_WORDS.__getitem__, title_toks))
+    if len(hs) >= K:
+        sampled = sorted(
+            {h & _MASK64 for h in filterfalse(_SAMPLE_MASK.__and__, _raw_shingles(hs))}
+        )
+    else:
+        sampled = sorted({h for h in _shingle_hashes(hs) if not h % SAMPLE})
+    content = _CONTENT.__getitem__
+    title_content = set(map(content, title_toks))
+    head = set(map(content, toks[:HEAD_WORDS]))
+    head.update(title_content)
+    lead = set(map(content, toks[:LEAD_WORDS]))
+    lead.update(title_content)
     head.discard(-1)
     lead.discard(-1)
-    lead_words = title_toks + toks[:LEAD_WORDS]
     nums = {int(w) & 0xFFFFFFFF for w in filter(str.isdigit, toks)}
-    nums.update(int(w) & 0xFFFFFFFF for w in filter(str.isdigit, title_toks))
-    lead_nums = {int(w) & 0xFFFFFFFF for w in filter(str.isdigit, lead_words)}
+    title_nums = {int(w) & 0xFFFFFFFF for w in filter(str.isdigit, title_toks)}
+    lead_nums = {int(w) & 0xFFFFFFFF for w in filter(str.isdigit, toks[:LEAD_WORDS])}
+    lead_nums.update(title_nums)
+    nums.update(title_nums)
     return Fingerprint(
         outlet=outlet,
         at=at,
         shingles=array("Q", sampled),
         head=array("H", sorted(head)),
         lead=array("H", sorted(lead)),
-        seq=array("H", [i[2] for i in info[:LEAD_WORDS]]),
+        seq=array("H", map(_SLOT.__getitem__, toks[:LEAD_WORDS])),
         numbers=array("I", sorted(nums)),
         lead_numbers=array("I", sorted(lead_nums)),
         words=len(toks),
@@ -343,7 +365,7 @@ class StoryIndex:
     """Recent items' fingerprints, searchable by shingle. Not thread-safe; one per pipeline.
 
     Memory is bounded by the window: `expire(now)` forgets items published before
-    `now - window`; their postings are purged when the table next fills up and is rebuilt.
+    `now - window`; their postings are purged once they outnumber the live ones.
     Restart: `add` the stored (item_id, story_id, Fingerprint.from_bytes(...)) rows again.
     """
 
@@ -355,16 +377,14 @@ class StoryIndex:
         *,
         same_outlet_lead: float = 0.7,
         cross_outlet_lead: float = 0.35,
-        initial_slots: int = 1 << 16,
     ) -> None:
         self.window = window
         self.same_outlet_threshold = same_outlet_threshold
         self.cross_outlet_threshold = cross_outlet_threshold
         self.same_outlet_lead = same_outlet_lead
         self.cross_outlet_lead = cross_outlet_lead
-        self._initial = max(1024, initial_slots)
-        self._table = array("Q", bytes(8 * self._initial))
-        self._used = 0  # non-empty slots, live or not
+        self._buckets: dict[int, bytearray] = {}  # bucket -> postings (8 bytes each)
+        self._postings = 0  # stored postings, live or not
         self._live = 0  # postings of live items
         self._entries: dict[int, _Entry] = {}  # seq -> entry (live items)
         self._by_item: dict[str, int] = {}
@@ -379,31 +399,30 @@ class StoryIndex:
         return item_id in self._by_item
 
     @property
-    def slots(self) -> int:
-        """Size of the postings table (8 bytes a slot): for benchmarks and tests."""
-        return len(self._table)
+    def postings(self) -> int:
+        """Stored postings (8 bytes each), live or not yet purged: for benchmarks and tests."""
+        return self._postings
 
-    # Postings: one 64-bit word each, the shingle's high 40 bits and the item's 24-bit seq.
-    # The slot is derived from those 40 bits, so a rebuild needs nothing but the table.
+    # Postings: one 8-byte little-endian record each, the item's 24-bit seq then the
+    # shingle's high 40 bits, appended to a bytearray per bucket (bits 3-18 of the shingle
+    # hash; bits 0-2 are 0 in every sampled hash). A lookup is a C `bytearray.find` of the 40
+    # bits in one bucket; no Python object per posting.
 
-    @staticmethod
-    def _put(table: array[int], word: int) -> None:
-        size = len(table)
-        pos = (word >> 24) % size
-        while table[pos]:
-            pos = pos + 1 if pos + 1 < size else 0
-        table[pos] = word
-
-    def _rebuild(self, extra: int) -> None:
-        size = max(self._initial, (self._live + extra) * 2)
-        old, new = self._table, array("Q", bytes(8 * size))
-        entries, put, mask24 = self._entries, self._put, _SEQ_MASK
-        used = 0
-        for word in old:
-            if word and (word & mask24) in entries:
-                put(new, word)
-                used += 1
-        self._table, self._used = new, used
+    def _purge(self) -> None:
+        """Drop the postings of expired items (a pass over all records; amortized by _add)."""
+        entries = self._entries
+        total = 0
+        for b, records in list(self._buckets.items()):
+            kept = bytearray()
+            for i in range(0, len(records), 8):
+                if int.from_bytes(records[i : i + 3], "little") in entries:
+                    kept += records[i : i + 8]
+            if kept:
+                self._buckets[b] = kept
+                total += len(kept) // 8
+            else:
+                del self._buckets[b]
+        self._postings = total
 
     def add(self, item_id: str, story_id: str, fp: Fingerprint) -> None:
         """Index an item as a member of `story_id` (a new story, or the one `find` returned)."""
@@ -414,19 +433,21 @@ class StoryIndex:
             seq = seq + 1 if seq < _SEQ_MASK else 1
         self._next = seq + 1 if seq < _SEQ_MASK else 1
         n = len(fp.shingles)
-        if (self._used + n) * 10 > len(self._table) * 7:
-            self._rebuild(n)
+        dead = self._postings - self._live
+        if dead > self._live and dead >= _MIN_PURGE:
+            self._purge()
         outlet = self._outlets.setdefault(fp.outlet, fp.outlet)
         self._entries[seq] = _Entry(item_id, story_id, outlet, fp.at, n, _pack(fp))
-        table = self._table
-        size = len(table)
-        for h in fp.shingles:  # _put, inlined: this loop is the hot path of add
-            word = ((h >> 24) << 24) | seq
-            pos = (h >> 24) % size
-            while table[pos]:
-                pos = pos + 1 if pos + 1 < size else 0
-            table[pos] = word
-        self._used += n
+        buckets = self._buckets
+        for h in fp.shingles:  # the hot path of add
+            record = (((h >> 24) << 24) | seq).to_bytes(8, "little")
+            b = (h >> 3) & _BUCKET_MASK
+            bucket = buckets.get(b)
+            if bucket is None:
+                buckets[b] = bytearray(record)
+            else:
+                bucket += record
+        self._postings += n
         self._live += n
         self._by_item[item_id] = seq
         heapq.heappush(self._ages, (fp.at, seq))
@@ -446,25 +467,26 @@ class StoryIndex:
 
     def _counts(self, fp: Fingerprint) -> tuple[dict[int, int], int]:
         """Shared sampled shingles per live item, and how many of fp's shingles were ignored."""
-        table, entries = self._table, self._entries
-        size = len(table)
+        buckets, entries = self._buckets, self._entries
         counts: dict[int, int] = {}
         ignored = 0
         for h in fp.shingles:
-            key = h >> 24
-            pos = key % size
+            records = buckets.get((h >> 3) & _BUCKET_MASK)
+            if records is None:
+                continue
+            key = (h >> 24).to_bytes(5, "little")
+            pos = records.find(key)
             hits: list[int] = []
-            while True:
-                word = table[pos]
-                if not word:
-                    break
-                if word >> 24 == key:
-                    seq = word & _SEQ_MASK
+            while pos >= 0:
+                if pos & 7 == 3:  # a record's key, not bytes straddling two records
+                    seq = int.from_bytes(records[pos - 3 : pos], "little")
                     if seq in entries:
                         hits.append(seq)
                         if len(hits) > MAX_POSTINGS:
                             break
-                pos = pos + 1 if pos + 1 < size else 0
+                    pos = records.find(key, pos + 5)
+                else:
+                    pos = records.find(key, pos + 1)
             if len(hits) > MAX_POSTINGS:
                 ignored += 1
                 continue

@@ -5,6 +5,7 @@
     ├── FeedError(feed)
     │   ├── FetchError         .retryable, .retry_after (seconds) decide the next poll
     │   └── ParseError
+    ├── OpmlError(file)        an OPML file that cannot be read safely (bad XML, entities)
     ├── StoreError
     │   └── StoreLockedError   another daemon holds the instance lock
     └── NotifyError(dest)      .permanent decides retry; .retry_after honours rate limits
@@ -73,6 +74,16 @@ class FetchError(FeedError):
 
 class ParseError(FeedError):
     """The body was fetched but is not a usable feed (HTML page, empty, unparseable)."""
+
+
+class OpmlError(MonitorError):
+    """An OPML file is unreadable, not OPML, or hostile (entity declarations, external DTD).
+    Nothing was imported."""
+
+    def __init__(self, file: str, message: str) -> None:
+        self.file = file
+        self.message = message
+        super().__init__(f"{file}: {message}")
 
 
 class StoreError(MonitorError):

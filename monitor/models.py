@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from monitor.loudness import Loudness
+
 Field = Literal["title", "summary", "content"]
+DIGEST = "monitor.digest"  # one message for several alerts (digests, quiet hours, caps)
 ALL_FIELDS: tuple[Field, ...] = ("title", "summary", "content")
 
 
@@ -137,6 +140,7 @@ class WatchlistSpec:
     notify: tuple[str, ...] = ()
     feeds: tuple[str, ...] = ()  # feed names; empty means every feed
     fields: tuple[Field, ...] = ALL_FIELDS
+    loudness: Loudness = field(default_factory=Loudness)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +166,17 @@ class Alert:
 
     def payload(self) -> dict[str, Any]:
         """The webhook body (and the record kept in the outbox)."""
+        if self.type == DIGEST:
+            digest = self.extra.get("digest", {})
+            return {
+                "type": self.type,
+                "id": self.id,
+                "watchlist": self.watchlist,
+                "kind": digest.get("kind", "digest"),
+                "count": len(digest.get("alerts", [])),
+                "alerts": list(digest.get("alerts", [])),
+                "created_at": self.created_at.isoformat(),
+            }
         body: dict[str, Any] = {
             "type": self.type,
             "id": self.id,
@@ -212,6 +227,7 @@ class Delivery:
     destination: str
     attempts: int
     thread_ref: str | None = None  # e.g. the Slack ts of the story's first message
+    digest: str | None = None  # deliveries with the same digest key go out as one message
 
 
 def utc(ts: float) -> datetime:

@@ -19,8 +19,10 @@ from monitor.dedup import Fingerprint, StoryIndex, fingerprint
 from monitor.errors import FetchError, NotifyError, ParseError, StoreError
 from monitor.fetch import Fetcher, backoff_delay
 from monitor.identity import make_item
+from monitor.loudness import release
 from monitor.match import Matcher, compile_watchlists
 from monitor.models import (
+    DIGEST,
     Alert,
     Delivery,
     FeedSpec,
@@ -252,6 +254,7 @@ class Pipeline:
         indexed: list[tuple[str, str, Fingerprint]] = []
         batch = self._new_index()  # this poll's items, until they are committed
         alerts: dict[str, dict[str, str]] = {}  # story -> watchlist -> first alert id
+        batch_sent: dict[str, int] = {}  # watchlist -> alerts made in this poll
         sources: dict[str, list[str]] = {}  # story -> feeds, in join order
         # Newest first, so a cap keeps the freshest; items beyond it are marked seen unalerted.
         ordered = sorted(fresh, key=lambda i: i.published or utc(now), reverse=True)
@@ -286,12 +289,15 @@ class Pipeline:
                 alert = Alert(
                     aid, m.watchlist, story_id, item, m.terms, utc(now), extra={"story": story}
                 )
-                outbox.append(OutboxEntry(alert, self.watchlists[m.watchlist].notify))
+                spec_wl = self.watchlists[m.watchlist]
+                entry = OutboxEntry(alert, spec_wl.notify)
+                outbox.append(self._held(entry, spec_wl, now, batch_sent))
+                batch_sent[m.watchlist] = batch_sent.get(m.watchlist, 0) + 1
                 known[m.watchlist] = aid
             if not new_story and new_source:
                 for wl_name, parent in updated.items():
-                    wl = self.watchlists.get(wl_name)
-                    if wl is None:
+                    upd_wl = self.watchlists.get(wl_name)
+                    if upd_wl is None:
                         continue  # the watchlist left the config
                     update = Alert(
                         update_id(wl_name, story_id, item.id),
@@ -303,7 +309,8 @@ class Pipeline:
                         type=STORY_UPDATED,
                         extra={"story": {**story, "alert_id": parent}},
                     )
-                    outbox.append(OutboxEntry(update, wl.notify, parent=parent))
+                    entry = OutboxEntry(update, upd_wl.notify, parent=parent)
+                    outbox.append(self._held(entry, upd_wl, now, None))
         if len(ordered) > cap:
             log.warning(
                 "feed=%s outcome=capped new_items=%d cap=%d suppressed=%d",
@@ -313,6 +320,32 @@ class Pipeline:
                 len(ordered) - cap,
             )
         return outbox, new_items, indexed
+
+    def _held(
+        self, entry: OutboxEntry, wl: WatchlistSpec, now: float, batch_sent: dict[str, int] | None
+    ) -> OutboxEntry:
+        """Apply the watchlist's loudness rules: when the entry may go, and in which digest.
+        Story updates (batch_sent None) follow the digest and quiet rules, not the cap."""
+        rules = wl.loudness
+        if rules.immediate and not rules.urgent:
+            return entry
+        sent = 0
+        if batch_sent is not None and rules.max_per_hour is not None:
+            sent = self.store.alerts_since(wl.name, now - 3600) + batch_sent.get(wl.name, 0)
+        if batch_sent is None:
+            rules = replace(rules, max_per_hour=None)
+        r = release(wl.name, rules, now, sent)
+        if r.key is None:
+            return entry
+        if r.kind == "capped" and sent == rules.max_per_hour:
+            log.warning(
+                "watchlist=%s outcome=capped max_per_hour=%d (the rest go out as one "
+                "summary at %s)",
+                wl.name,
+                sent,
+                _fmt_ts(r.at),
+            )
+        return replace(entry, release_at=r.at, digest=r.key)
 
     # --- the story index ---------------------------------------------------------------------
 
@@ -404,16 +437,54 @@ class Sender:
 
     async def _lane(self, dest: str, deliveries: list[Delivery]) -> int:
         sent = 0
+        done: set[int] = set()
         for d in deliveries:
-            ok = await self.deliver(d)
+            if d.id in done:
+                continue  # went out in a digest already
+            members = [d]
+            if d.digest is not None:
+                members = self.store.digest_group(dest, d.digest) or [d]
+                done.update(m.id for m in members)
+            ok = await self.deliver(
+                d if len(members) == 1 and d.digest is None else self._digest(members), members
+            )
             if not ok:
                 break  # keep order: the rest of this lane waits for the next round
-            sent += 1
+            sent += len(members)
         return sent
 
-    async def deliver(self, d: Delivery) -> bool:
+    def _digest(self, members: list[Delivery]) -> Delivery:
+        """One delivery standing for several: the digest message. Its id is stable for the
+        group (its key), so a retried digest carries the same id."""
+        first = members[0]
+        key = first.digest or first.alert.id
+        kind = key.split(":", 1)[0]
+        digest_id = "dg_" + hashlib.sha256(key.encode()).hexdigest()[:24]
+        alert = Alert(
+            digest_id,
+            first.alert.watchlist,
+            key,
+            first.alert.item,
+            (),
+            utc(self.clock()),
+            type=DIGEST,
+            extra={
+                "digest": {
+                    "key": key,
+                    "kind": {"cap": "capped"}.get(kind, kind),
+                    "alerts": [m.alert.payload() for m in members],
+                }
+            },
+        )
+        return Delivery(first.id, alert, first.destination, max(m.attempts for m in members))
+
+    async def deliver(self, d: Delivery, members: list[Delivery] | None = None) -> bool:
+        """Send one delivery (or one digest standing for `members`) and record the outcome on
+        every member."""
+        ids = [m.id for m in members] if members else [d.id]
         notifier = self.notifiers[d.destination]
-        self.store.begin_attempt(d.id, self.clock())
+        for i in ids:
+            self.store.begin_attempt(i, self.clock())
         self.in_flight += 1
         try:
             result = await notifier.send(d)
@@ -422,7 +493,8 @@ class Sender:
             attempt = d.attempts + 1
             if e.permanent or attempt > len(self.ladder):
                 reason = e.message if e.permanent else f"gave up after {attempt} tries: {e.message}"
-                self.store.dead(d.id, now, reason)
+                for i in ids:
+                    self.store.dead(i, now, reason)
                 log.error(
                     "destination=%s alert=%s outcome=dead reason=%r",
                     d.destination,
@@ -431,7 +503,8 @@ class Sender:
                 )
             else:
                 wait = max(self.ladder[attempt - 1], e.retry_after or 0.0)
-                self.store.retry_later(d.id, now + wait, e.message)
+                for i in ids:
+                    self.store.retry_later(i, now + wait, e.message)
                 log.warning(
                     "destination=%s alert=%s outcome=retry attempt=%d in=%.0fs reason=%r",
                     d.destination,
@@ -445,7 +518,8 @@ class Sender:
             raise
         except Exception as e:  # a bug in a notifier must not stop the sender
             now = self.clock()
-            self.store.retry_later(d.id, now + self.ladder[0], f"unexpected error: {e!r}")
+            for i in ids:
+                self.store.retry_later(i, now + self.ladder[0], f"unexpected error: {e!r}")
             log.exception(
                 "destination=%s alert=%s outcome=retry reason='unexpected error'",
                 d.destination,
@@ -454,11 +528,13 @@ class Sender:
             return False
         finally:
             self.in_flight -= 1
-        self.store.delivered(d.id, self.clock(), result.ref)
+        for i in ids:
+            self.store.delivered(i, self.clock(), result.ref)
         log.info(
-            "destination=%s alert=%s watchlist=%s outcome=delivered",
+            "destination=%s alert=%s watchlist=%s outcome=delivered%s",
             d.destination,
             d.alert.id,
             d.alert.watchlist,
+            f" digest={len(ids)}" if len(ids) > 1 or d.alert.type == DIGEST else "",
         )
         return True

@@ -19,7 +19,7 @@ import sys
 from typing import TextIO
 
 from monitor.errors import NotifyError
-from monitor.models import Alert, Delivery
+from monitor.models import DIGEST, Alert, Delivery, alert_from_payload
 from monitor.notify import SendResult
 from monitor.notify.render import clean, safe_url, truncate
 
@@ -33,7 +33,9 @@ def _f(text: str, limit: int = FIELD_MAX) -> str:
 
 
 def render(alert: Alert) -> str:
-    """The block printed for one alert, ending with a blank line."""
+    """The block printed for one alert (or one digest), ending with a blank line."""
+    if alert.type == DIGEST:
+        return _render_digest(alert)
     item = alert.item
     head = f"── {_f(alert.watchlist, 100)} "
     if alert.type == STORY_UPDATED:
@@ -58,6 +60,21 @@ def render(alert: Alert) -> str:
     summary = _f(item.summary, 300)
     if summary:
         lines.append(f"Summary:   {summary}")
+    return "\n".join(lines) + "\n\n"
+
+
+def _render_digest(alert: Alert) -> str:
+    digest = alert.extra.get("digest", {})
+    members = [alert_from_payload(p) for p in digest.get("alerts", [])]
+    kind = str(digest.get("kind", "digest"))
+    head = f"── {_f(alert.watchlist, 100)} ({kind}: {len(members)} alerts) "
+    lines = [head + "─" * max(3, RULE_WIDTH - len(head))]
+    for m in members:
+        url = safe_url(m.item.url)
+        also = " (also)" if m.type == STORY_UPDATED else ""
+        lines.append(f"• {_f(m.item.title, 200) or '(untitled)'} [{_f(m.item.feed, 60)}]{also}")
+        if url:
+            lines.append(f"  {url}")
     return "\n".join(lines) + "\n\n"
 
 

@@ -40,7 +40,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web import WebClient
 
 from monitor.errors import NotifyError
-from monitor.models import Alert, Delivery
+from monitor.models import DIGEST, Alert, Delivery, alert_from_payload
 from monitor.notify import SendResult, retry_after_seconds
 from monitor.notify.render import slack_escape, slack_field, slack_link
 
@@ -202,9 +202,49 @@ def render_reply(alert: Alert, thread_ref: str) -> dict[str, Any]:
     }
 
 
+DIGEST_SHOWN = 40  # alerts listed in one digest message (Slack allows 50 blocks)
+DIGEST_KINDS = {
+    "digest": "digest",
+    "quiet": "held during quiet hours",
+    "capped": "more than the hourly cap",
+}
+
+
+def render_digest(alert: Alert) -> dict[str, Any]:
+    """One message for several alerts: a digest, the end of quiet hours, or an hourly cap's
+    "N more" summary. Each alert is a line with its linked title and feed."""
+    digest = alert.extra.get("digest", {})
+    members = [alert_from_payload(p) for p in digest.get("alerts", [])]
+    watchlist = slack_field(alert.watchlist, WATCHLIST_MAX, placeholder="?")
+    kind = str(digest.get("kind", "digest"))
+    n = len(members)
+    if kind == "capped":
+        head = f"*{watchlist}*: {n} more alerts in the last hour (over the hourly cap)"
+    else:
+        head = f"*{watchlist}*: {n} alerts ({DIGEST_KINDS.get(kind, 'digest')})"
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": _mrkdwn(head)}]
+    for m in members[:DIGEST_SHOWN]:
+        feed = slack_field(m.item.feed, FEED_MAX, placeholder="?")
+        also = "  ·  also" if m.type == STORY_UPDATED else ""
+        blocks.append(
+            {"type": "context", "elements": [_mrkdwn(f"{_title_line(m)}  ·  {feed}{also}")]}
+        )
+    if n > DIGEST_SHOWN:
+        blocks.append({"type": "context", "elements": [_mrkdwn(f"and {n - DIGEST_SHOWN} more")]})
+    return {
+        "text": f"{watchlist}: {n} alerts",
+        "blocks": blocks[:BLOCKS_MAX],
+        "unfurl_links": False,
+        "unfurl_media": False,
+        "metadata": _metadata(alert),
+    }
+
+
 def message_for(delivery: Delivery) -> dict[str, Any]:
     """What to post for a delivery: a thread reply for a story update that has a thread."""
     alert = delivery.alert
+    if alert.type == DIGEST:
+        return render_digest(alert)
     if alert.type == STORY_UPDATED and delivery.thread_ref:
         return render_reply(alert, delivery.thread_ref)
     return render(alert)

@@ -74,6 +74,8 @@ class OutboxEntry:
     alert: Alert
     destinations: tuple[str, ...]
     parent: str | None = None  # a story update names the alert it updates
+    release_at: float | None = None  # not before (digests, quiet hours, caps); None: now
+    digest: str | None = None  # entries with the same key are sent as one digest message
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +140,10 @@ class Store(Protocol):
 
     def next_due_at(self) -> float | None: ...
 
+    def digest_group(self, destination: str, key: str) -> list[Delivery]: ...
+
+    def alerts_since(self, watchlist: str, since: float) -> int: ...
+
     def begin_attempt(self, delivery_id: int, now: float) -> None: ...
 
     def delivered(self, delivery_id: int, now: float, ref: str | None) -> None: ...
@@ -155,6 +161,8 @@ class Store(Protocol):
     def feed_rows(self) -> list[dict[str, Any]]: ...
 
     def counts(self) -> dict[str, int]: ...
+
+    def outbox_summary(self) -> dict[str, tuple[int, float | None]]: ...
 
 
 def open_store(dsn: str, *, lock: bool = False) -> Store:

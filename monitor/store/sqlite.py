@@ -13,6 +13,7 @@ import json
 import os
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -71,8 +72,10 @@ CREATE TABLE IF NOT EXISTS deliveries (
     state TEXT NOT NULL CHECK (state IN ('pending', 'sending', 'done', 'dead')),
     attempts INTEGER NOT NULL DEFAULT 0, next_at REAL NOT NULL, created_at REAL NOT NULL,
     last_error TEXT, ref TEXT, done_at REAL,
+    digest TEXT,  -- deliveries with the same key go out as one digest message
     UNIQUE (alert_id, destination)
 );
+CREATE INDEX IF NOT EXISTS deliveries_digest ON deliveries(destination, digest);
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(state, next_at);
 """
 
@@ -129,10 +132,20 @@ class SQLiteStore:
         self._release_lock()
 
     def ping(self) -> None:
+        """The store answers: a read on the daemon's connection, and a read through a fresh
+        read-only connection to the file at `path` (the daemon's own connection keeps working on
+        a file that was deleted or replaced under it, which a restart would not find)."""
         try:
             self.db.execute("SELECT 1 FROM meta LIMIT 1").fetchone()
+            if self.path != ":memory:":
+                uri = "file:" + urllib.parse.quote(self.path) + "?mode=ro"
+                probe = sqlite3.connect(uri, uri=True, timeout=1.0)
+                try:
+                    probe.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+                finally:
+                    probe.close()
         except sqlite3.Error as e:
-            raise StoreError(f"store unavailable: {e}") from e
+            raise StoreError(f"store unavailable: {self.path}: {e}") from e
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -301,8 +314,8 @@ class SQLiteStore:
                 for dest in entry.destinations:
                     db.execute(
                         "INSERT OR IGNORE INTO deliveries (alert_id, destination, state, next_at,"
-                        " created_at) VALUES (?, ?, 'pending', ?, ?)",
-                        (a.id, dest, now, now),
+                        " created_at, digest) VALUES (?, ?, 'pending', ?, ?, ?)",
+                        (a.id, dest, entry.release_at or now, now, entry.digest),
                     )
             self._write_feed(db, outcome)
         return IngestResult(items_added=added, alerts_added=tuple(new_alerts))
@@ -380,25 +393,37 @@ class SQLiteStore:
         extra = f" AND d.destination NOT IN ({marks})" if excluded else ""
         # A story update waits until the alert it updates has been delivered (or has failed
         # for good) at that destination, and then carries its reference (a Slack thread ts).
+        # (In a digest, an update travels with its parent, so it need not wait.)
         rows = self._read(
-            "SELECT d.id, d.destination, d.attempts, a.payload, p.ref FROM deliveries d"  # noqa: S608
-            " JOIN alerts a ON a.id = d.alert_id"
+            "SELECT d.id, d.destination, d.attempts, a.payload, p.ref, d.digest"  # noqa: S608
+            " FROM deliveries d JOIN alerts a ON a.id = d.alert_id"
             " LEFT JOIN deliveries p ON p.alert_id = a.parent AND p.destination = d.destination"
             f" WHERE d.state = 'pending' AND d.next_at <= ?{extra}"
-            " AND (a.parent IS NULL OR p.state IS NULL OR p.state IN ('done', 'dead'))"
+            " AND (a.parent IS NULL OR d.digest IS NOT NULL OR p.state IS NULL"
+            " OR p.state IN ('done', 'dead'))"
             " ORDER BY d.next_at, d.id LIMIT ?",
             (now, *excluded, limit),
         )
-        return [
-            Delivery(
-                id=r[0],
-                destination=r[1],
-                attempts=r[2],
-                alert=alert_from_payload(json.loads(r[3])),
-                thread_ref=r[4],
-            )
-            for r in rows
-        ]
+        return [_delivery(r) for r in rows]
+
+    def digest_group(self, destination: str, key: str) -> list[Delivery]:
+        """Every pending delivery of one digest to one destination, oldest first."""
+        rows = self._read(
+            "SELECT d.id, d.destination, d.attempts, a.payload, NULL, d.digest"
+            " FROM deliveries d JOIN alerts a ON a.id = d.alert_id"
+            " WHERE d.state = 'pending' AND d.destination = ? AND d.digest = ?"
+            " ORDER BY d.created_at, d.id",
+            (destination, key),
+        )
+        return [_delivery(r) for r in rows]
+
+    def alerts_since(self, watchlist: str, since: float) -> int:
+        rows = self._read(
+            "SELECT count(*) FROM alerts WHERE watchlist = ? AND created_at >= ?"
+            " AND parent IS NULL",
+            (watchlist, since),
+        )
+        return int(rows[0][0])
 
     def next_due_at(self) -> float | None:
         rows = self._read("SELECT min(next_at) FROM deliveries WHERE state = 'pending'")
@@ -476,6 +501,15 @@ class SQLiteStore:
                 ).rowcount
             return n
 
+    def outbox_summary(self) -> dict[str, tuple[int, float | None]]:
+        """state -> (deliveries, oldest created_at) for deliveries not done; indexed, cheap
+        enough for every metrics scrape."""
+        rows = self._read(
+            "SELECT state, count(*), min(created_at) FROM deliveries"
+            " WHERE state IN ('pending', 'sending', 'dead') GROUP BY state"
+        )
+        return {str(r[0]): (int(r[1]), r[2]) for r in rows}
+
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for table in ("feeds", "items", "stories", "alerts"):
@@ -483,3 +517,14 @@ class SQLiteStore:
         for state, n in self._read("SELECT state, count(*) FROM deliveries GROUP BY state"):
             out[f"deliveries_{state}"] = int(n)
         return out
+
+
+def _delivery(r: sqlite3.Row | tuple[Any, ...]) -> Delivery:
+    return Delivery(
+        id=r[0],
+        destination=r[1],
+        attempts=r[2],
+        alert=alert_from_payload(json.loads(r[3])),
+        thread_ref=r[4],
+        digest=r[5],
+    )
