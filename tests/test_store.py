@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.errors import StoreLockedError
+from monitor.errors import StoreError, StoreLockedError
 from monitor.models import Alert, Item
 from monitor.store import FeedOutcome, NewItem, OutboxEntry
 from monitor.store.sqlite import SQLiteStore
@@ -87,15 +87,17 @@ def test_an_alert_is_unique_per_watchlist_and_story(store: SQLiteStore) -> None:
 
 
 def test_failed_transaction_writes_nothing(store: SQLiteStore) -> None:
-    bad = OutboxEntry(alert(2), ("desk",))
-    broken_item = NewItem(item(2), "u:2")
-    # A title that is not text makes the insert fail halfway: nothing may remain of the poll.
-    broken = NewItem(item(3).__class__(**{**_fields(item(3)), "title": object()}), "u:3")  # type: ignore[arg-type]
-    with pytest.raises(Exception):  # noqa: B017, PT011 - sqlite's InterfaceError or TypeError
-        store.ingest(ok(), [broken_item, broken], [bad])
-    assert store.unseen(["u:2"]) == {"u:2"}
+    good = NewItem(item(2), "u:2", fingerprint=b"fp")
+    # A fingerprint sqlite cannot store fails the poll after its items were inserted, inside
+    # the transaction: nothing may remain of the poll, not even the feed's new validators.
+    broken = NewItem(item(3), "u:3", fingerprint=object())  # type: ignore[arg-type]
+    with pytest.raises(StoreError):
+        store.ingest(ok(), [good, broken], [OutboxEntry(alert(2), ("desk",))])
+    assert store.unseen(["u:2", "u:3"]) == {"u:2", "u:3"}
     assert store.due(now=2000.0) == []
     assert store.feed_state("http://127.0.0.1/f.xml").etag is None
+    store.ingest(ok(), [good], [OutboxEntry(alert(2), ("desk",))])  # and the store still works
+    assert store.unseen(["u:2"]) == set()
 
 
 def _fields(it: Item) -> dict[str, object]:

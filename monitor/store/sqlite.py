@@ -65,7 +65,8 @@ CREATE TABLE IF NOT EXISTS alerts (
     type TEXT NOT NULL, created_at REAL NOT NULL, payload TEXT NOT NULL,
     parent TEXT  -- for a story update: the alert it updates (its thread)
 );
-CREATE INDEX IF NOT EXISTS alerts_story ON alerts(watchlist, story_id);
+CREATE INDEX IF NOT EXISTS alerts_story ON alerts(story_id, watchlist);
+CREATE INDEX IF NOT EXISTS alerts_recent ON alerts(watchlist, created_at);
 CREATE TABLE IF NOT EXISTS deliveries (
     id INTEGER PRIMARY KEY,
     alert_id TEXT NOT NULL REFERENCES alerts(id), destination TEXT NOT NULL,
@@ -155,6 +156,10 @@ class SQLiteStore:
             raise StoreError(f"cannot start a transaction: {e}") from e
         try:
             yield self.db
+        except sqlite3.Error as e:
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("ROLLBACK")
+            raise StoreError(f"store write failed, nothing was written: {e}") from e
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
                 self.db.execute("ROLLBACK")
@@ -246,52 +251,52 @@ class SQLiteStore:
         now = outcome.at or time.time()
         added = 0
         new_alerts: list[str] = []
+        # One statement per table for the whole poll (executemany): the pipeline only hands in
+        # items it found unseen, so an ignored row is a race, and then its companions in
+        # fingerprints and item_keys are ignored by their own keys too.
+        rows = [
+            (
+                n.item.id,
+                n.item.feed,
+                n.item.feed_url,
+                n.item.url,
+                n.item.title[:1000],
+                n.story_id,
+                n.item.published.timestamp() if n.item.published else None,
+                now,
+                n.reason[:500],
+            )
+            for n in items
+        ]
+        prints = [
+            (n.item.id, n.story_id, n.item.feed, n.at if n.at is not None else now, n.fingerprint)
+            for n in items
+            if n.fingerprint is not None
+        ]
+        keys = [(k, n.item.id) for n in items for k in n.item.keys]
+        opened = [(n.story_id, n.item.id, now, now) for n in items if n.new_story]
+        joined = [(now, n.story_id) for n in items if not n.new_story]
         with self._tx() as db:
-            for n in items:
-                it = n.item
-                cur = db.execute(
+            if rows:
+                added = db.executemany(
                     "INSERT OR IGNORE INTO items (id, feed, feed_url, url, title, story_id,"
                     " published_at, seen_at, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        it.id,
-                        it.feed,
-                        it.feed_url,
-                        it.url,
-                        it.title[:1000],
-                        n.story_id,
-                        it.published.timestamp() if it.published else None,
-                        now,
-                        n.reason[:500],
-                    ),
-                )
-                if cur.rowcount and n.fingerprint is not None:
-                    db.execute(
-                        "INSERT OR IGNORE INTO fingerprints (item_id, story_id, outlet, at, blob)"
-                        " VALUES (?, ?, ?, ?, ?)",
-                        (
-                            it.id,
-                            n.story_id,
-                            it.feed,
-                            n.at if n.at is not None else now,
-                            n.fingerprint,
-                        ),
-                    )
-                added += cur.rowcount
+                    rows,
+                ).rowcount
                 db.executemany(
-                    "INSERT OR IGNORE INTO item_keys (key, item_id) VALUES (?, ?)",
-                    [(k, it.id) for k in it.keys],
+                    "INSERT OR IGNORE INTO fingerprints (item_id, story_id, outlet, at, blob)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    prints,
                 )
-                if cur.rowcount and n.new_story:
-                    db.execute(
-                        "INSERT OR IGNORE INTO stories (id, first_item, created_at, updated_at)"
-                        " VALUES (?, ?, ?, ?)",
-                        (n.story_id, it.id, now, now),
-                    )
-                elif cur.rowcount:
-                    db.execute(
-                        "UPDATE stories SET items = items + 1, updated_at = ? WHERE id = ?",
-                        (now, n.story_id),
-                    )
+                db.executemany("INSERT OR IGNORE INTO item_keys (key, item_id) VALUES (?, ?)", keys)
+                db.executemany(
+                    "INSERT OR IGNORE INTO stories (id, first_item, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    opened,
+                )
+                db.executemany(
+                    "UPDATE stories SET items = items + 1, updated_at = ? WHERE id = ?", joined
+                )
             for entry in outbox:
                 a = entry.alert
                 cur = db.execute(
