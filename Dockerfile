@@ -7,4 +7,6 @@ RUN pip install --no-cache-dir . && useradd --system --home /app monitor && mkdi
     && chown monitor /app/data
 USER monitor
 VOLUME ["/app/data"]
-CMD ["monitor", "-c", "/config/monitor.yaml", "run"]
+# /healthz and /metrics, when the config has `http: {listen: ...}` or `run --listen` is given
+EXPOSE 9108
+CMD ["monitor", "-c", "/config/monitor.yaml", "run", "--listen", "0.0.0.0:9108"]

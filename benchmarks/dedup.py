@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import random
 import resource
 import sys
@@ -93,7 +94,8 @@ def run(items: int, dup_share: float, seed: int) -> int:
     story: dict[str, str] = {}
     joined_right = joined_wrong = fresh_joined = 0
     fps: list[Fingerprint] = []
-    t0 = time.perf_counter()
+    load_before = os.getloadavg()[0]
+    t0, c0 = time.perf_counter(), time.process_time()
     for item_id, outlet, title, body, at, original in data:
         fp = fingerprint(title, body, outlet=outlet, at=at)
         fps.append(fp)
@@ -107,19 +109,23 @@ def run(items: int, dup_share: float, seed: int) -> int:
             joined_right += 1
         elif d is not None:
             joined_wrong += 1
-    elapsed = time.perf_counter() - t0
-    rate = len(data) / elapsed
-    print(f"speed: {rate:,.0f} items/s (fingerprint + find + add, one core, {elapsed:.1f} s)")
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+    print(
+        f"speed: {len(data) / cpu:,.0f} items/s of CPU time, {len(data) / elapsed:,.0f} items/s "
+        f"wall (fingerprint + find + add, one core: {cpu:.1f} s CPU, {elapsed:.1f} s wall; "
+        f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after)"
+    )
     print(
         f"decisions: {joined_right}/{n_dup} duplicates joined their story, "
         f"{joined_wrong} joined another story, "
         f"{fresh_joined}/{len(data) - n_dup} fresh stories wrongly joined"
     )
-    t1 = time.perf_counter()
-    for _, outlet, title, body, at, _ in data[:20000]:
+    sample = data[:20000]
+    c1 = time.process_time()
+    for _, outlet, title, body, at, _ in sample:
         fingerprint(title, body, outlet=outlet, at=at)
-    fp_rate = 20000 / (time.perf_counter() - t1)
-    print(f"  of which fingerprint alone: {fp_rate:,.0f} items/s")
+    fp_rate = len(sample) / (time.process_time() - c1)
+    print(f"  of which fingerprint alone: {fp_rate:,.0f} items/s of CPU time")
 
     del index
     tracemalloc.start()
@@ -131,7 +137,7 @@ def run(items: int, dup_share: float, seed: int) -> int:
     tracemalloc.stop()
     print(
         f"memory: index with {len(mem_index)} items in the window: {now / 2**20:.1f} MB "
-        f"(tracemalloc; postings table {mem_index.slots * 8 / 2**20:.1f} MB), "
+        f"(tracemalloc; postings {mem_index.postings * 8 / 2**20:.1f} MB), "
         f"process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
     )
     blob = sum(len(fp.to_bytes()) for fp in fps[:10000]) / 10000

@@ -35,11 +35,13 @@ import cProfile
 import multiprocessing
 import os
 import pstats
+import shutil
 import sys
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -106,6 +108,13 @@ def proc_hwm_mb(pid: int | str = "self") -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     return 0.0
+
+
+def worker_pids(pool: object) -> list[int]:
+    """The parse workers' pids: the daemon's pool is a ProcessPoolExecutor or wraps one."""
+    executor = pool if isinstance(pool, ProcessPoolExecutor) else getattr(pool, "_pool", None)
+    processes = getattr(executor, "_processes", None) or {}
+    return [int(p) for p in processes]
 
 
 def reset_hwm() -> None:
@@ -198,8 +207,7 @@ async def monitor_passes(urls: list[str], concurrency: int, profile: str | None)
             res["new_items"] = sum(r.new_items for r in reports)
             res["alerts"] = sum(r.alerts for r in reports)
             res["errors"] = dict(errors.most_common(3))
-            pool = daemon.pool
-            pids = list(pool._processes) if pool is not None else []
+            pids = worker_pids(daemon.pool)
             cpus = {p: proc_cpu(p) for p in pids}
             res["worker_cpu"] = sum(c - worker_cpu0.get(p, 0.0) for p, c in cpus.items())
             res["worker_rss_mb"] = [round(proc_hwm_mb(p), 1) for p in pids]
@@ -210,7 +218,8 @@ async def monitor_passes(urls: list[str], concurrency: int, profile: str | None)
                 prof.dump_stats(profile if n == 0 else profile + ".304")
     finally:
         await daemon.close()
-    out["db_mb"] = _dir_mb(tmp)
+        out["db_mb"] = _dir_mb(tmp)
+        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 

@@ -1,6 +1,7 @@
 """Command line: commands only, no logic. `monitor COMMAND`, also `python -m monitor`.
 
     monitor run            the daemon
+    monitor reload         make the running daemon re-read its config (SIGHUP)
     monitor check          validate the config
     monitor poll-once      one pass over every feed, deliver what is due, exit
     monitor match [TEXT]   which watchlists match TEXT (or stdin), and why
@@ -9,6 +10,7 @@
     monitor status         every feed's health, the outbox and dead letters
     monitor deliveries     deliveries waiting or failed; --retry sends dead letters again
     monitor demo           the seed story served on 127.0.0.1, through the whole pipeline
+    monitor feeds import F add the feeds of an OPML file to the config; feeds export: OPML
 
 Exit codes: 0 ok; 1 `match` found nothing / `poll-once` had failing feeds; 2 bad config or usage;
 3 the store is locked or unavailable.
@@ -48,10 +50,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args)
 
     async def main() -> int:
-        daemon = Daemon(config)
+        daemon = Daemon(config, listen=args.listen)
         return await daemon.run()
 
     return asyncio.run(main())
+
+
+def cmd_reload(args: argparse.Namespace) -> int:
+    import signal
+
+    from monitor.daemon import daemon_pid
+
+    config = _load(args)  # an invalid file is reported here, and the daemon is not disturbed
+    pid = daemon_pid(config)
+    if pid is None:
+        print(f"monitor: no running daemon holds {config.storage}", file=sys.stderr)
+        return 3
+    os.kill(pid, signal.SIGHUP)
+    print(f"sent SIGHUP to the daemon (pid {pid}); its log says `reload outcome=...`")
+    return 0
 
 
 def cmd_poll_once(args: argparse.Namespace) -> int:
@@ -220,6 +237,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(keep=args.keep)
 
 
+def cmd_feeds_import(args: argparse.Namespace) -> int:
+    from monitor.feedlist import import_opml, render_report
+
+    report = import_opml(resolve_path(args.config), args.file, dry_run=args.dry_run)
+    print(render_report(report))
+    plan = report.plan
+    return 1 if plan.refused and not plan.added and not plan.skipped else 0
+
+
+def cmd_feeds_export(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from monitor.feedlist import export_opml, write_atomic
+
+    data = export_opml(resolve_path(args.config), now=datetime.now(UTC))
+    if args.output in (None, "-"):
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        write_atomic(args.output, data)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="monitor", description="Arabic-first news monitor")
     p.add_argument("--version", action="version", version=f"monitor {__version__}")
@@ -235,7 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("-c", "--config", default=argparse.SUPPRESS, help="config file")
         return sp
 
-    add("run", "run the daemon").set_defaults(func=cmd_run)
+    rn = add("run", "run the daemon")
+    rn.add_argument("--listen", help="serve /healthz and /metrics on HOST:PORT (overrides http)")
+    rn.set_defaults(func=cmd_run)
+    add("reload", "make the running daemon re-read its config (SIGHUP)").set_defaults(
+        func=cmd_reload
+    )
     add("check", "validate the config").set_defaults(func=cmd_check)
     po = add("poll-once", "poll every feed once, deliver what is due, exit")
     po.add_argument("--send-timeout", type=float, default=60.0, help="seconds to spend delivering")
@@ -268,6 +313,17 @@ def build_parser() -> argparse.ArgumentParser:
     d = add("demo", "serve the seed story on 127.0.0.1 and run the pipeline on it")
     d.add_argument("--keep", action="store_true", help="keep the demo's temporary store")
     d.set_defaults(func=cmd_demo)
+    fd = add("feeds", "feed lists: import and export OPML (what every feed reader exchanges)")
+    fsub = fd.add_subparsers(dest="feeds_command", required=True, metavar="ACTION")
+    fi = fsub.add_parser("import", help="add the feeds of an OPML file to the config file")
+    fi.add_argument("file", help="an OPML export (Feedly, Inoreader, Miniflux, NetNewsWire, ...)")
+    fi.add_argument("--dry-run", action="store_true", help="show what would change; write nothing")
+    fi.add_argument("-c", "--config", default=argparse.SUPPRESS, help="config file")
+    fi.set_defaults(func=cmd_feeds_import)
+    fe = fsub.add_parser("export", help="the configured feeds as OPML 2.0")
+    fe.add_argument("-o", "--output", help="write to this file (default: stdout)")
+    fe.add_argument("-c", "--config", default=argparse.SUPPRESS, help="config file")
+    fe.set_defaults(func=cmd_feeds_export)
     return p
 
 

@@ -236,7 +236,7 @@ class WatchlistConfig(_Strict):
 
 
 def parse_listen(value: str) -> tuple[str, int]:
-    """"HOST:PORT", "[v6]:PORT" or a bare "PORT" (on 127.0.0.1) -> (host, port)."""
+    """HOST:PORT, [v6]:PORT or a bare PORT (on 127.0.0.1) -> (host, port)."""
     text = value.strip()
     host, sep, port = text.rpartition(":")
     if not sep:

@@ -8,9 +8,10 @@ An item joins the story of an earlier item when all of these hold (measured on r
 docs/dedup.md and tests/test_dedup_eval.py):
 
 1. containment |A∩B| / min(|A|, |B|) of their sampled 5-word shingles (boilerplate stripped,
-   normalized by monitor.text) reaches the threshold: 0.45 within one outlet, 0.25 across
-   outlets. Containment, not Jaccard, so that a copy wrapped in tag lists and teasers of other
-   stories still scores as the story it copies;
+   normalized by monitor.text) reaches the threshold: 0.25 across outlets; within one outlet
+   0.15 (in practice: `MIN_SHARED` shared sampled shingles), because there the lead decides.
+   Containment, not Jaccard, so that a copy wrapped in tag lists and teasers of other stories
+   still scores as the story it copies;
 2. the new item's lead (title + first 40 words) is found in the earlier item's head (title +
    first 100 words): at least 70% of its content words within one outlet, 35% across outlets.
    This is what tells a copy (same lead, maybe reworded) from a follow-up that reuses an old
@@ -22,10 +23,12 @@ docs/dedup.md and tests/test_dedup_eval.py):
 
 The index keeps, per item, only what the decision needs: a 1-in-`SAMPLE` subset of its shingle
 hashes (chosen by hash value, so the same shingle is kept in every text), 16-bit hashes of its
-head words and lead sequence, and its numbers. Postings live in one open-addressing table of
-64-bit words (no Python object per posting), so 100k items fit in tens of MB. The cost of `find`
-is proportional to the item's own shingles: posting scans stop at `MAX_POSTINGS`, and a shingle
-carried by more live items than that is boilerplate and is ignored.
+head words and lead sequence, and its numbers. Postings are 8-byte records in 65,536 bytearray
+buckets (no Python object per posting; a lookup is one C `find` in one bucket), so 100k items
+fit in tens of MB. The cost of `find` is proportional to the item's own shingles: posting scans
+stop at `MAX_POSTINGS`, and a shingle carried by more live items than that is boilerplate and
+is ignored. `fingerprint` does no Python-level work per word: word facts come from a cached
+table through C `map`s, shingles are CPython tuple hashes filtered in C.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from hashlib import blake2b
 from itertools import filterfalse
+from operator import itemgetter
 
 from monitor.text import strip_boilerplate, words
 
@@ -87,26 +91,23 @@ def _word_hash(w: str) -> int:
     return int.from_bytes(blake2b(w.encode(), digest_size=8).digest(), "little")
 
 
-class _WordTable(dict[str, int]):
-    """word -> 64-bit hash; on a miss it also fills `_CONTENT` (16-bit content hash, -1 for a
-    function word) and `_SLOT` (see _slot_hash).
+class _WordTable(dict[str, tuple[int, int, int]]):
+    """word -> (64-bit hash, 16-bit content hash or -1 for a function word, slot hash).
 
-    Dicts, so `map(table.__getitem__, words)` runs in C; words repeat a lot. Bounded: the three
-    are cleared together before an item when they have grown past _WORD_TABLE_MAX entries.
+    A dict with __missing__, so `map(table.__getitem__, words)` runs in C; words repeat a lot.
+    Bounded: cleared before an item when it has grown past _WORD_TABLE_MAX entries.
     """
 
-    def __missing__(self, w: str) -> int:
+    def __missing__(self, w: str) -> tuple[int, int, int]:
         h = _word_hash(w)
-        self[w] = h
-        _CONTENT[w] = h & 0xFFFF if _is_name_like(w) else -1
-        _SLOT[w] = _slot_hash(w)
-        return h
+        v = (h, h & 0xFFFF if _is_name_like(w) else -1, _slot_hash(w))
+        self[w] = v
+        return v
 
 
 _WORD_TABLE_MAX = 1 << 18
 _WORDS = _WordTable()
-_CONTENT: dict[str, int] = {}
-_SLOT: dict[str, int] = {}
+_HASH, _CONTENT, _SLOT = itemgetter(0), itemgetter(1), itemgetter(2)
 
 
 def _shingle_hashes(hs: list[int]) -> list[int]:
@@ -211,22 +212,20 @@ def fingerprint(
         toks = title_toks + toks
     if len(_WORDS) > _WORD_TABLE_MAX:
         _WORDS.clear()
-        _CONTENT.clear()
-        _SLOT.clear()
     # Everything below runs in C loops (map, filter, set): no Python code per word.
-    hs = list(map(_WORDS.__getitem__, toks))
-    _ = list(map(_WORDS.__getitem__, title_toks))
+    get = _WORDS.__getitem__
+    info = list(map(get, toks))
+    hs = list(map(_HASH, info))
     if len(hs) >= K:
-        sampled = sorted(
-            {h & _MASK64 for h in filterfalse(_SAMPLE_MASK.__and__, _raw_shingles(hs))}
-        )
+        kept = filterfalse(_SAMPLE_MASK.__and__, _raw_shingles(hs))
+        sampled = sorted({h & _MASK64 for h in kept})
     else:
         sampled = sorted({h for h in _shingle_hashes(hs) if not h % SAMPLE})
-    content = _CONTENT.__getitem__
-    title_content = set(map(content, title_toks))
-    head = set(map(content, toks[:HEAD_WORDS]))
+    title_content = set(map(_CONTENT, map(get, title_toks)))
+    head_content = list(map(_CONTENT, info[:HEAD_WORDS]))
+    head = set(head_content)
     head.update(title_content)
-    lead = set(map(content, toks[:LEAD_WORDS]))
+    lead = set(head_content[:LEAD_WORDS])
     lead.update(title_content)
     head.discard(-1)
     lead.discard(-1)
@@ -241,7 +240,7 @@ def fingerprint(
         shingles=array("Q", sampled),
         head=array("H", sorted(head)),
         lead=array("H", sorted(lead)),
-        seq=array("H", map(_SLOT.__getitem__, toks[:LEAD_WORDS])),
+        seq=array("H", map(_SLOT, info[:LEAD_WORDS])),
         numbers=array("I", sorted(nums)),
         lead_numbers=array("I", sorted(lead_nums)),
         words=len(toks),
@@ -372,7 +371,7 @@ class StoryIndex:
     def __init__(
         self,
         window: float = 72 * 3600,
-        same_outlet_threshold: float = 0.45,
+        same_outlet_threshold: float = 0.15,
         cross_outlet_threshold: float = 0.25,
         *,
         same_outlet_lead: float = 0.7,
@@ -383,7 +382,8 @@ class StoryIndex:
         self.cross_outlet_threshold = cross_outlet_threshold
         self.same_outlet_lead = same_outlet_lead
         self.cross_outlet_lead = cross_outlet_lead
-        self._buckets: dict[int, bytearray] = {}  # bucket -> postings (8 bytes each)
+        # bucket -> its postings, 8 bytes each (None: no posting yet)
+        self._buckets: list[bytearray | None] = [None] * (_BUCKET_MASK + 1)
         self._postings = 0  # stored postings, live or not
         self._live = 0  # postings of live items
         self._entries: dict[int, _Entry] = {}  # seq -> entry (live items)
@@ -410,18 +410,17 @@ class StoryIndex:
 
     def _purge(self) -> None:
         """Drop the postings of expired items (a pass over all records; amortized by _add)."""
-        entries = self._entries
+        entries, buckets = self._entries, self._buckets
         total = 0
-        for b, records in list(self._buckets.items()):
+        for b, records in enumerate(buckets):
+            if records is None:
+                continue
             kept = bytearray()
             for i in range(0, len(records), 8):
                 if int.from_bytes(records[i : i + 3], "little") in entries:
                     kept += records[i : i + 8]
-            if kept:
-                self._buckets[b] = kept
-                total += len(kept) // 8
-            else:
-                del self._buckets[b]
+            buckets[b] = kept or None
+            total += len(kept) // 8
         self._postings = total
 
     def add(self, item_id: str, story_id: str, fp: Fingerprint) -> None:
@@ -439,14 +438,16 @@ class StoryIndex:
         outlet = self._outlets.setdefault(fp.outlet, fp.outlet)
         self._entries[seq] = _Entry(item_id, story_id, outlet, fp.at, n, _pack(fp))
         buckets = self._buckets
-        for h in fp.shingles:  # the hot path of add
-            record = (((h >> 24) << 24) | seq).to_bytes(8, "little")
+        raw = fp.shingles.tobytes()  # little-endian: bytes 3-7 of each are the key
+        tag = seq.to_bytes(3, "little")
+        for i, h in enumerate(fp.shingles):  # the hot path of add
             b = (h >> 3) & _BUCKET_MASK
-            bucket = buckets.get(b)
+            bucket = buckets[b]
             if bucket is None:
-                buckets[b] = bytearray(record)
+                buckets[b] = bytearray(tag + raw[8 * i + 3 : 8 * i + 8])
             else:
-                bucket += record
+                bucket += tag
+                bucket += raw[8 * i + 3 : 8 * i + 8]
         self._postings += n
         self._live += n
         self._by_item[item_id] = seq
@@ -470,11 +471,12 @@ class StoryIndex:
         buckets, entries = self._buckets, self._entries
         counts: dict[int, int] = {}
         ignored = 0
-        for h in fp.shingles:
-            records = buckets.get((h >> 3) & _BUCKET_MASK)
+        raw = fp.shingles.tobytes()
+        for i, h in enumerate(fp.shingles):
+            records = buckets[(h >> 3) & _BUCKET_MASK]
             if records is None:
                 continue
-            key = (h >> 24).to_bytes(5, "little")
+            key = raw[8 * i + 3 : 8 * i + 8]  # the shingle's high 40 bits, as stored
             pos = records.find(key)
             hits: list[int] = []
             while pos >= 0:

@@ -20,14 +20,15 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from prometheus_client import CONTENT_TYPE_LATEST
-
 from monitor.config import parse_listen
 
 log = logging.getLogger("monitor")
 
 MAX_HEAD = 16 * 1024  # request line and headers
 READ_TIMEOUT = 10.0  # a client has this long to send its request
+# What generate_latest() writes (every name here is a classic one), which every Prometheus reads;
+# newer prometheus-client versions label it "version=1.0.0", which Prometheus 2.x does not know.
+METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +48,9 @@ REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not All
 REASONS[503] = "Service Unavailable"
 
 
-def route(method: str, path: str, health: Callable[[], Health], metrics: Callable[[], bytes]) -> Answer:
+def route(
+    method: str, path: str, health: Callable[[], Health], metrics: Callable[[], bytes]
+) -> Answer:
     """Which answer a request gets. Calls `health` or `metrics` for their paths only."""
     path = path.split("?", 1)[0]
     if path not in ("/", "/healthz", "/metrics"):
@@ -59,7 +62,7 @@ def route(method: str, path: str, health: Callable[[], Health], metrics: Callabl
         body = {"status": "ok"} if h.ok else {"status": "unavailable", "reason": h.reason}
         return Answer(200 if h.ok else 503, _json(body), "application/json")
     if path == "/metrics":
-        return Answer(200, metrics(), CONTENT_TYPE_LATEST)
+        return Answer(200, metrics(), METRICS_TYPE)
     return Answer(200, b"monitor: /healthz /metrics\n")
 
 

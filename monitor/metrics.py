@@ -14,7 +14,7 @@ Names follow Prometheus conventions (`_total` counters, `_seconds` units):
     monitor_matches_total{watchlist}             watchlist matches (before one-alert-per-story)
     monitor_alerts_total{watchlist}              alerts that entered the outbox
     monitor_deliveries_total{destination,outcome}  delivered | retry | dead | error
-    monitor_reloads_total{outcome}               applied | unchanged | rejected
+    monitor_reloads_total{outcome}               applied | unchanged | rejected | error
     monitor_config_last_reload_successful        1 when the last reload was applied
     monitor_config_last_reload_success_timestamp_seconds
     monitor_build_info{version}
@@ -174,7 +174,7 @@ class Metrics:
 
     def reloaded(self, outcome: str) -> None:
         self.reloads.labels(outcome).inc()
-        if outcome == "rejected":
+        if outcome in ("rejected", "error"):
             self.reload_ok.set(0)
         else:
             self.reload_ok.set(1)

@@ -22,7 +22,7 @@ import urllib.parse
 import xml.parsers.expat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from xml.sax.saxutils import quoteattr
 
@@ -115,6 +115,8 @@ class _Refuse(Exception):
 
 def parse_opml(data: bytes, *, source: str = "<opml>") -> OpmlDocument:
     """Parse an OPML file (any version). Raises OpmlError naming `source` and the line."""
+    if not data.strip():
+        raise OpmlError(source, "the file is empty")
     if len(data) > MAX_OPML_BYTES:
         raise OpmlError(source, f"larger than {MAX_OPML_BYTES // (1024 * 1024)} MiB; refused")
     parser = xml.parsers.expat.ParserCreate(namespace_separator=" ")
@@ -122,7 +124,6 @@ def parse_opml(data: bytes, *, source: str = "<opml>") -> OpmlDocument:
     state = _State(parser)
     parser.StartDoctypeDeclHandler = state.doctype
     parser.EntityDeclHandler = state.entity
-    parser.UnparsedEntityDeclHandler = state.entity
     parser.ExternalEntityRefHandler = state.external
     parser.StartElementHandler = state.start
     parser.EndElementHandler = state.end
@@ -161,15 +162,26 @@ class _State:
         self, name: str, system_id: str | None, public_id: str | None, internal: int
     ) -> None:
         if system_id or public_id:
-            raise _Refuse("the OPML refers to an external DTD, which could read other files")
-        if internal:
-            raise _Refuse(
-                "the OPML declares a DTD subset; entity declarations can expand into gigabytes "
-                "(a billion-laughs bomb) or read local files"
-            )
+            raise _Refuse(f"the OPML refers to an external DTD ({system_id or public_id})")
 
-    def entity(self, name: str, *_: object) -> None:
-        raise _Refuse(f"the OPML declares the entity {name!r}; entities are not allowed")
+    def entity(
+        self,
+        name: str,
+        is_parameter: int,
+        value: str | None,
+        base: str | None,
+        system_id: str | None,
+        *_: object,
+    ) -> None:
+        if system_id:
+            raise _Refuse(
+                f"the OPML declares the external entity {name!r} ({system_id}), "
+                "which would read another file or URL"
+            )
+        raise _Refuse(
+            f"the OPML declares the entity {name!r}; entities can expand into gigabytes "
+            "(a billion-laughs bomb)"
+        )
 
     def external(self, *_: object) -> int:
         raise _Refuse("the OPML refers to an external entity, which could read other files")
@@ -328,12 +340,15 @@ def plan_import(doc: OpmlDocument, existing: Sequence[ExistingFeed]) -> ImportPl
         if key in in_file:
             first = in_file[key]
             where = "/".join(first.category) or "the top level"
-            skipped.append(Skipped(feed, f"listed twice in the file (also line {first.line}, {where})"))
+            skipped.append(
+                Skipped(feed, f"listed twice in the file (also line {first.line}, {where})")
+            )
             continue
         in_file[key] = feed
         name = unique_name(derive_name(feed.title, url), names)
         names.add(name)
         added.append(NewFeed(url, name, feed.category, interval, timeout, markers))
+    refused.sort(key=lambda r: r.feed.line)
     return ImportPlan(tuple(added), tuple(skipped), tuple(refused), tuple(notes))
 
 
@@ -370,35 +385,52 @@ class ExportFeed:
     boilerplate: tuple[str, ...] = ()
 
 
-def render_opml(feeds: Sequence[ExportFeed], *, now: datetime, title: str = "monitor feeds") -> bytes:
+def render_opml(
+    feeds: Sequence[ExportFeed], *, now: datetime, title: str = "monitor feeds"
+) -> bytes:
     """OPML 2.0, UTF-8, one outline per feed in config order; `now` is aware."""
     lines = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         f'<opml version="2.0" xmlns:monitor="{NS}">',
         "  <head>",
         f"    <title>{_esc(title)}</title>",
-        f"    <dateCreated>{format_datetime(now)}</dateCreated>",
+        f"    <dateCreated>{format_datetime(now.astimezone(UTC), usegmt=True)}</dateCreated>",
         "    <docs>http://opml.org/spec2.opml</docs>",
         "  </head>",
         "  <body>",
     ]
     for f in feeds:
-        attrs = [
-            ("type", "rss"),
-            ("text", f.name),
-            ("title", f.name),
-            ("xmlUrl", f.url),
-        ]
+        name = _xml_safe(f.name)
+        attrs = [("type", "rss"), ("text", name), ("title", name), ("xmlUrl", _xml_safe(f.url))]
         if f.interval is not None:
-            attrs.append(("monitor:interval", f"{f.interval:g}"))
+            attrs.append(("monitor:interval", _seconds(f.interval)))
         if f.timeout is not None:
-            attrs.append(("monitor:timeout", f"{f.timeout:g}"))
+            attrs.append(("monitor:timeout", _seconds(f.timeout)))
         if f.boilerplate:
-            attrs.append(("monitor:boilerplate", json.dumps(list(f.boilerplate), ensure_ascii=False)))
+            markers = json.dumps(list(f.boilerplate), ensure_ascii=False)
+            attrs.append(("monitor:boilerplate", _xml_safe(markers, json_escape=True)))
         rendered = " ".join(f"{k}={_attr(v)}" for k, v in attrs)
         lines.append(f"    <outline {rendered}/>")
     lines += ["  </body>", "</opml>", ""]
     return "\n".join(lines).encode("utf-8")
+
+
+def _xml_safe(text: str, *, json_escape: bool = False) -> str:
+    """`text` without the characters XML 1.0 cannot carry (most C0 controls, U+FFFE, U+FFFF):
+    as a JSON escape inside a JSON value, else as U+FFFD."""
+    out = []
+    for c in text:
+        o = ord(c)
+        if o in (0x9, 0xA, 0xD) or 0x20 <= o <= 0xD7FF or 0xE000 <= o <= 0xFFFD or o >= 0x10000:
+            out.append(c)
+        else:
+            out.append(f"\\u{o:04x}" if json_escape else "\ufffd")
+    return "".join(out)
+
+
+def _seconds(value: float) -> str:
+    """Seconds, exactly: 120, or 7.25 (float repr reads back to the same float)."""
+    return str(int(value)) if value.is_integer() else repr(value)
 
 
 def _esc(text: str) -> str:

@@ -1,4 +1,4 @@
-"""Parsing in worker processes. I/O (processes, signals).
+"""Parsing (and the rest of monitor.analyze) in worker processes. I/O (processes, signals).
 
 Feed parsing is CPU-bound and feedparser has measured sharp edges (an internal entity expanded to
 1.2 GB, a backtracking author regex: ../shared/HAZARDS.md), so it runs in a small pool of worker
@@ -25,9 +25,10 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from types import FrameType
 
+from monitor.analyze import Analyzed, analyze
 from monitor.errors import ParseError
-from monitor.models import ParsedFeed
-from monitor.parse import parse_feed
+from monitor.match import Matcher, compile_watchlists
+from monitor.models import FeedSpec, WatchlistSpec
 
 log = logging.getLogger("monitor")
 
@@ -40,9 +41,14 @@ class _Deadline(Exception):
     pass
 
 
-def _init_worker(memory: int) -> None:
+_MATCHER: Matcher | None = None  # this worker's compiled watchlists
+
+
+def _init_worker(memory: int, watchlists: tuple[WatchlistSpec, ...]) -> None:
+    global _MATCHER
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon handles Ctrl-C
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _MATCHER = compile_watchlists(watchlists)
     if memory > 0:
         with contextlib.suppress(ValueError, OSError):
             _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
@@ -54,15 +60,27 @@ def _on_alarm(signum: int, frame: FrameType | None) -> None:
     raise _Deadline
 
 
-def _parse_job(
-    body: bytes, url: str, content_type: str | None, max_items: int, deadline: float
-) -> ParsedFeed | str:
-    """Runs in a worker. Returns the feed, or a short reason why not (exceptions from a worker
-    are pickled with their tracebacks; a plain string is cheaper and cannot fail to unpickle)."""
+def _job(
+    body: bytes,
+    spec: FeedSpec,
+    content_type: str | None,
+    max_items: int,
+    now: float,
+    deadline: float,
+) -> list[Analyzed] | str:
+    """Runs in a worker. Returns the analysed entries, or a short reason why not (exceptions
+    from a worker are pickled with their tracebacks; a string is cheaper and always unpickles)."""
     signal.signal(signal.SIGALRM, _on_alarm)
     signal.setitimer(signal.ITIMER_REAL, deadline)
     try:
-        return parse_feed(body, url=url, content_type=content_type, max_items=max_items)
+        return analyze(
+            body,
+            spec=spec,
+            content_type=content_type,
+            max_items=max_items,
+            now=now,
+            matcher=_MATCHER,
+        )
     except ParseError as e:
         return e.message
     except _Deadline:
@@ -82,10 +100,12 @@ class ParsePool:
         *,
         deadline: float = DEFAULT_DEADLINE,
         memory: int = DEFAULT_MEMORY,
+        watchlists: tuple[WatchlistSpec, ...] = (),
     ) -> None:
         self.workers = workers or max(1, min(2, os.cpu_count() or 1))
         self.deadline = deadline
         self.memory = memory
+        self.watchlists = watchlists
         self._pool = self._new_pool()
         self.restarts = 0
 
@@ -95,8 +115,17 @@ class ParsePool:
             max_workers=self.workers,
             mp_context=ctx,
             initializer=_init_worker,
-            initargs=(self.memory,),
+            initargs=(self.memory, self.watchlists),
         )
+
+    def reconfigure(self, watchlists: tuple[WatchlistSpec, ...]) -> None:
+        """New watchlists: new workers (each compiles them once). Parses in flight finish on
+        the old workers, with the old watchlists."""
+        if watchlists == self.watchlists:
+            return
+        self.watchlists = watchlists
+        old, self._pool = self._pool, self._new_pool()
+        old.shutdown(wait=False)
 
     def _replace(self, broken: ProcessPoolExecutor, why: str) -> None:
         if self._pool is not broken:
@@ -106,15 +135,16 @@ class ParsePool:
         self._pool = self._new_pool()
         _kill(broken)
 
-    async def parse(
-        self, feed: str, body: bytes, url: str, content_type: str | None, max_items: int
-    ) -> ParsedFeed:
+    async def analyze(
+        self, spec: FeedSpec, body: bytes, content_type: str | None, max_items: int, now: float
+    ) -> list[Analyzed]:
+        feed = spec.name
         for attempt in (1, 2):
             pool = self._pool
             loop = asyncio.get_running_loop()
             try:
                 fut = loop.run_in_executor(
-                    pool, _parse_job, body, url, content_type, max_items, self.deadline
+                    pool, _job, body, spec, content_type, max_items, now, self.deadline
                 )
                 async with asyncio.timeout(self.deadline + BACKSTOP):
                     result = await fut

@@ -14,13 +14,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
+from monitor.analyze import Analyzed, analyze
 from monitor.config import Config
-from monitor.dedup import Fingerprint, StoryIndex, fingerprint
+from monitor.dedup import Fingerprint, StoryIndex
 from monitor.errors import FetchError, NotifyError, ParseError, StoreError
 from monitor.fetch import Fetcher, backoff_delay
-from monitor.identity import make_item
 from monitor.loudness import release
 from monitor.match import Matcher, compile_watchlists
+from monitor.metrics import NO_METRICS, Metrics
 from monitor.models import (
     DIGEST,
     Alert,
@@ -28,12 +29,10 @@ from monitor.models import (
     FeedSpec,
     FeedState,
     Item,
-    ParsedFeed,
     WatchlistSpec,
     utc,
 )
 from monitor.notify import Notifier
-from monitor.parse import parse_feed
 from monitor.parsepool import ParsePool
 from monitor.store import FeedOutcome, IngestResult, NewItem, OutboxEntry, Store
 
@@ -73,6 +72,8 @@ class PollReport:
 class Pipeline:
     """One poll of one feed, end to end. Holds the compiled watchlists."""
 
+    metrics: Metrics = NO_METRICS  # the daemon sets its own registry's (monitor.metrics)
+
     def __init__(
         self,
         config: Config,
@@ -95,13 +96,24 @@ class Pipeline:
     def apply_config(self, config: Config) -> None:
         self.config = config
         self.matcher: Matcher = compile_watchlists(config.watchlists)
+        if self.parse_pool is not None:
+            self.parse_pool.reconfigure(config.watchlists)  # the workers match too
         self.watchlists: dict[str, WatchlistSpec] = {w.name: w for w in config.watchlists}
 
-    async def _parse(self, spec: FeedSpec, body: bytes, content_type: str | None) -> ParsedFeed:
+    async def _analyze(
+        self, spec: FeedSpec, body: bytes, content_type: str | None, now: float
+    ) -> list[Analyzed]:
         max_items = self.config.raw.poll.max_items * 5
         if self.parse_pool is None:
-            return parse_feed(body, url=spec.url, content_type=content_type, max_items=max_items)
-        return await self.parse_pool.parse(spec.name, body, spec.url, content_type, max_items)
+            return analyze(
+                body,
+                spec=spec,
+                content_type=content_type,
+                max_items=max_items,
+                now=now,
+                matcher=self.matcher,
+            )
+        return await self.parse_pool.analyze(spec, body, content_type, max_items, now)
 
     async def poll(self, spec: FeedSpec) -> PollReport:
         started = time.monotonic()
@@ -124,6 +136,7 @@ class Pipeline:
             result = await self.fetcher.fetch(spec, state)
         except FetchError as e:
             return failed(e, e.retry_after)
+        self.metrics.fetched(result.elapsed)
         next_at = now + spec.interval
         if result.not_modified or result.body is None:
             self._settle(
@@ -165,13 +178,13 @@ class Pipeline:
                 spec.name, "unchanged", next_in=spec.interval, elapsed=time.monotonic() - started
             )
         try:
-            parsed = await self._parse(spec, result.body, result.content_type)
+            analyzed = await self._analyze(spec, result.body, result.content_type, now)
         except ParseError as e:
             return failed(e, None)
 
-        items = _distinct(make_item(entry, spec) for entry in parsed.entries)
-        seen = self.store.seen_keys([k for it in items for k in it.keys])
-        fresh = [it for it in items if not any(k in seen for k in it.keys)]
+        items = _distinct(analyzed)
+        seen = self.store.seen_keys([k for a in items for k in a.item.keys])
+        fresh = [a for a in items if not any(k in seen for k in a.item.keys)]
         self._expire(now)
         outbox, new_items, indexed = self._decide(spec, fresh, now)
         outcome = FeedOutcome(
@@ -185,6 +198,7 @@ class Pipeline:
             status="new",
         )
         res = self._settle(spec, state, outcome, new_items, outbox)
+        self.metrics.ingested(spec.name, new_items, outbox, res.alerts_added)
         for item_id, story_id, fp in indexed:  # committed: now other polls may join them
             self.index.add(item_id, story_id, fp)
         if res.alerts_added and self.on_alerts:
@@ -234,14 +248,8 @@ class Pipeline:
         item = Item(nid, spec.name, spec.url, None, None, text, "", "", utc(now))
         return Alert(nid, "monitor", nid, item, (), utc(now), type=NOTICE)
 
-    def _fingerprint(self, spec: FeedSpec, item: Item, now: float) -> tuple[Fingerprint, float]:
-        at = min(item.published.timestamp(), now) if item.published else now
-        body = item.content or item.summary
-        fp = fingerprint(item.title, body, outlet=item.feed, at=at, extra_markers=spec.boilerplate)
-        return fp, at
-
     def _decide(
-        self, spec: FeedSpec, fresh: list[Item], now: float
+        self, spec: FeedSpec, fresh: list[Analyzed], now: float
     ) -> tuple[list[OutboxEntry], list[NewItem], list[tuple[str, str, Fingerprint]]]:
         """For each new item: its story (a near-copy of a recent item joins that item's story),
         the watchlists it alerts, and the story updates it causes. Reads the store, writes
@@ -257,9 +265,9 @@ class Pipeline:
         batch_sent: dict[str, int] = {}  # watchlist -> alerts made in this poll
         sources: dict[str, list[str]] = {}  # story -> feeds, in join order
         # Newest first, so a cap keeps the freshest; items beyond it are marked seen unalerted.
-        ordered = sorted(fresh, key=lambda i: i.published or utc(now), reverse=True)
-        for n, item in enumerate(ordered):
-            fp, at = self._fingerprint(spec, item, now)
+        ordered = sorted(fresh, key=lambda a: a.item.published or utc(now), reverse=True)
+        for n, analysed in enumerate(ordered):
+            item, fp, at = analysed.item, analysed.fingerprint, analysed.at
             decision = self.index.find(fp, now) or batch.find(fp, now)
             if decision is None:
                 story_id, new_story, reason = item.id, True, "new story"
@@ -280,9 +288,10 @@ class Pipeline:
                 continue
             story = {"sources": list(feeds), "source_count": len(feeds)}
             updated = dict(known)  # watchlists told of this story before this item
-            for m in self.matcher.match(
-                item.title, item.summary, item.content, feed=spec.name, boilerplate=spec.boilerplate
-            ):
+            for m in analysed.matches:
+                if m.watchlist not in self.watchlists:
+                    continue  # matched by a worker with an older config
+                self.metrics.matched(m.watchlist)
                 if m.watchlist in known:
                     continue  # one alert per (watchlist, story): this item updates it instead
                 aid = alert_id(m.watchlist, story_id)
@@ -378,23 +387,27 @@ def _fmt_ts(ts: float) -> str:
     return utc(ts).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _distinct(items: Iterable[Item]) -> list[Item]:
-    """One Item per identity within a document. A link that several entries share (a feed that
-    links every item to its home page) identifies none of them, so it is dropped as a key."""
-    items = list(items)
-    counts = Counter(k for it in items for k in it.alt_keys)
-    out: dict[str, Item] = {}
-    for it in items:
+def _distinct(entries: Iterable[Analyzed]) -> list[Analyzed]:
+    """One entry per identity within a document. A link that several entries share (a feed
+    that links every item to its home page) identifies none of them, so it is dropped as a key."""
+    entries = list(entries)
+    counts = Counter(k for a in entries for k in a.item.alt_keys)
+    out: dict[str, Analyzed] = {}
+    for a in entries:
+        it = a.item
         shared = tuple(k for k in it.alt_keys if counts[k] > 1)
         if shared:
             it = replace(it, alt_keys=tuple(k for k in it.alt_keys if k not in shared))
-        out.setdefault(it.id, it)
+            a = replace(a, item=it)
+        out.setdefault(it.id, a)
     return list(out.values())
 
 
 class Sender:
     """Drains the outbox: one ordered lane per destination, lanes in parallel, so one slow or
     rate-limited destination never holds up another."""
+
+    metrics: Metrics = NO_METRICS  # the daemon sets its own registry's (monitor.metrics)
 
     def __init__(
         self,
@@ -495,6 +508,7 @@ class Sender:
                 reason = e.message if e.permanent else f"gave up after {attempt} tries: {e.message}"
                 for i in ids:
                     self.store.dead(i, now, reason)
+                self.metrics.delivery(d.destination, "dead")
                 log.error(
                     "destination=%s alert=%s outcome=dead reason=%r",
                     d.destination,
@@ -505,6 +519,7 @@ class Sender:
                 wait = max(self.ladder[attempt - 1], e.retry_after or 0.0)
                 for i in ids:
                     self.store.retry_later(i, now + wait, e.message)
+                self.metrics.delivery(d.destination, "retry")
                 log.warning(
                     "destination=%s alert=%s outcome=retry attempt=%d in=%.0fs reason=%r",
                     d.destination,
@@ -520,6 +535,7 @@ class Sender:
             now = self.clock()
             for i in ids:
                 self.store.retry_later(i, now + self.ladder[0], f"unexpected error: {e!r}")
+            self.metrics.delivery(d.destination, "error")
             log.exception(
                 "destination=%s alert=%s outcome=retry reason='unexpected error'",
                 d.destination,
@@ -530,6 +546,7 @@ class Sender:
             self.in_flight -= 1
         for i in ids:
             self.store.delivered(i, self.clock(), result.ref)
+        self.metrics.delivery(d.destination, "delivered")
         log.info(
             "destination=%s alert=%s watchlist=%s outcome=delivered%s",
             d.destination,

@@ -5,9 +5,9 @@ each time on the same store.
 The kills are random in *when* and fixed in *kind*, cycling through three:
 
     delivery  the next chat.postMessage or webhook POST that arrives is held open and the daemon
-              is killed while its acknowledgement is in flight (or killed
-              a few milliseconds after the request arrived and the answer is sent at once (2 of the 8):
-              HAZARDS 29, "the receiver said 200 but we had not recorded it");
+              is killed while its acknowledgement is in flight; twice in eight, the answer is
+              sent at once and the kill follows within 10 ms (HAZARDS 29, "the receiver said
+              200 but we had not recorded it");
     fetch     a few milliseconds after the first feed request of the run: in fetch, parse or
               ingest (HAZARDS 30);
     random    uniformly within the first 2.5 s of the run, start-up included.
@@ -85,7 +85,7 @@ VOCABULARY = """
 المدرسة المعلم الطبيب الدواء اللقاح المرض البحث العلماء الفضاء القمر الشمس البحر النهر الصحراء
 الغابة الحديقة الشتاء الصيف الربيع الخريف يعلن يفتتح يناقش يزور يستقبل يطلق يوقع يدرس يرفض يؤكد
 ينفي يحذر يطالب
-""".split()
+""".split()  # noqa: SIM905 - a word list reads better as text
 
 
 @dataclass(frozen=True)
@@ -119,8 +119,8 @@ class Kill:
 class Harness:
     """The test's view of every run: which run is live, and the traps that time the kills."""
 
-    rng: random.Random
     run: int = -1
+    cut_off: int = 0
     receipts: list[Receipt] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     delivery_trap: threading.Event | None = None
@@ -137,14 +137,23 @@ class Harness:
             if hold:
                 time.sleep(hold)  # the answer waits; the daemon is killed meanwhile
 
+    def whole(self, req: Request) -> bool:
+        """A request cut off by the kill (headers sent, body not) is not a delivery: no
+        receiver acts on half a body."""
+        if len(req.body) == int(req.headers.get("content-length") or -1):
+            return True
+        with self.lock:
+            self.cut_off += 1
+        return False
+
     def on_webhook(self, req: Request) -> None:
-        if req.method != "POST":
+        if req.method != "POST" or not self.whole(req):
             return
         payload = json.loads(req.body)
         self._record("archive", req.headers["webhook-id"], payload)
 
     def on_slack(self, req: Request) -> None:
-        if not req.path.endswith("/chat.postMessage"):
+        if not req.path.endswith("/chat.postMessage") or not self.whole(req):
             return
         args = json.loads(req.body)
         self._record("desk", args["metadata"]["event_payload"]["alert_id"], args)
@@ -172,7 +181,8 @@ def make_wave(rng: random.Random, wave: int) -> list[Expected]:
         kind = (
             ("moscow",) if n == 0 else rng.choice([("moscow",), ("gaza",), ("moscow", "gaza"), ()])
         )
-        terms = " و".join(WATCHLISTS[w][0] for w in kind)
+        # Each term a word of its own: a 3-letter term like غزة takes no clitic (no وغزة).
+        terms = f" {rng.choice(VOCABULARY)} ".join(WATCHLISTS[w][0] for w in kind)
         title = f"{_text(rng, 3)} {terms} {_text(rng, 3)}" if terms else _text(rng, 7)
         body = _text(rng, 40)
         feed = rng.choice(FEEDS)
@@ -235,8 +245,8 @@ def test_kill_9_at_random_moments_loses_nothing_and_repeats_only_in_flight(
 ) -> None:
     seed = int(os.environ.get("CRASH_SEED") or random.SystemRandom().randrange(2**32))
     print(f"CRASH_SEED={seed}")
-    rng = random.Random(seed)
-    h = Harness(rng)
+    rng = random.Random(seed)  # noqa: S311 - a replayable schedule, not a secret
+    h = Harness()
     webhook_receiver.on_request = h.on_webhook
     slack_server.on_request = h.on_slack
     feed_server.on_request = h.on_feed
@@ -270,7 +280,20 @@ def test_kill_9_at_random_moments_loses_nothing_and_repeats_only_in_flight(
 
     def context() -> str:
         tail = log.read_text(encoding="utf-8", errors="replace")[-3000:]
-        return f"CRASH_SEED={seed}; kills={kills}\n--- daemon log (tail) ---\n{tail}"
+        store = ""
+        if db.exists():
+            store = str(
+                query(db, "SELECT destination, state, count(*) FROM deliveries GROUP BY 1, 2")
+                + query(
+                    db,
+                    "SELECT 'items', count(*) FROM items UNION ALL "
+                    "SELECT 'alerts', count(*) FROM alerts",
+                )
+            )
+        return (
+            f"CRASH_SEED={seed}; published {len(expected)} items; store {store}\n"
+            f"kills={kills}\n--- daemon log (tail) ---\n{tail}"
+        )
 
     with reaped(groups):
         for n in range(KILLS):
@@ -326,7 +349,10 @@ def test_kill_9_at_random_moments_loses_nothing_and_repeats_only_in_flight(
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0, context()
 
-    print(f"kills: {Counter(k.landed for k in kills)}; receipts: {len(h.receipts)}")
+    print(
+        f"kills: {Counter(k.landed for k in kills)}; receipts: {len(h.receipts)};"
+        f" requests cut off by a kill: {h.cut_off}"
+    )
 
     # --- the store: it opens, and keeps the outbox invariant ------------------------------------
     assert query(db, "PRAGMA integrity_check") == [("ok",)]
@@ -348,7 +374,8 @@ def test_kill_9_at_random_moments_loses_nothing_and_repeats_only_in_flight(
     assert set(per_alert) == set(titles)
 
     # --- the receivers --------------------------------------------------------------------------
-    assert all(verified for _, _, verified in webhook_receiver.received), "every webhook verifies"
+    unverified = [p for _, p, verified in webhook_receiver.received if not verified]
+    assert all("_raw" in p for p in unverified), "every whole webhook verifies"
     killed_in_flight: dict[str, int] = {}
     for dest in ("desk", "archive"):
         got = h.by_dest(dest)

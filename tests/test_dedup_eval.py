@@ -14,6 +14,7 @@ text); their recall is printed, not gated.
 from __future__ import annotations
 
 import json
+import zlib
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -54,8 +55,9 @@ class Score:
         return 2 * p * r / (p + r) if p + r else 0.0
 
 
-def _evaluate() -> dict[str, Score]:
-    counts: Counter[tuple[str, str, bool]] = Counter()
+def _decisions() -> list[tuple[str, str, str, bool]]:
+    """(id, pair kind, label, joined) for every pair: the earlier item indexed, the later found."""
+    out = []
     for line in DATA.read_text(encoding="utf-8").splitlines():
         pair = json.loads(line)
         a, b = pair["a"], pair["b"]
@@ -63,7 +65,12 @@ def _evaluate() -> dict[str, Score]:
         index.add("a", "story-a", fingerprint(a["title"], a["body"], outlet=a["outlet"], at=_at(a)))
         probe = fingerprint(b["title"], b["body"], outlet=b["outlet"], at=_at(b))
         joined = index.find(probe, _at(b)) is not None
-        counts[(pair["pair"], pair["label"], joined)] += 1
+        out.append((pair["id"], pair["pair"], pair["label"], joined))
+    return out
+
+
+def _score(decisions: list[tuple[str, str, str, bool]]) -> dict[str, Score]:
+    counts = Counter((kind, label, joined) for _, kind, label, joined in decisions)
     return {
         kind: Score(
             tp=counts[(kind, "same", True)],
@@ -76,15 +83,25 @@ def _evaluate() -> dict[str, Score]:
     }
 
 
+def _half(pair_id: str) -> int:
+    """A fixed split of the pairs in two halves (a hash of the id), to check that thresholds
+    chosen on one half hold on the other (docs/dedup.md)."""
+    return zlib.crc32(pair_id.encode()) % 2
+
+
 @pytest.fixture(scope="module")
 def scores() -> dict[str, Score]:
-    result = _evaluate()
+    decisions = _decisions()
+    result = _score(decisions)
     for kind, s in result.items():
         print(
             f"\n{kind}: precision {s.precision:.3f} recall {s.recall:.3f} F1 {s.f1:.3f} "
             f"(tp {s.tp}, fp {s.fp}, fn {s.fn}); "
             f"same event, independent text: {s.events_found}/{s.events} joined"
         )
+        for half in (0, 1):
+            h = _score([d for d in decisions if _half(d[0]) == half])[kind]
+            print(f"  half {half}: F1 {h.f1:.3f} (tp {h.tp}, fp {h.fp}, fn {h.fn})")
     return result
 
 
@@ -105,8 +122,9 @@ def test_cross_outlet_f1(scores: dict[str, Score]) -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="measured F1 0.917 (11 of 13 same-outlet copies found, no false join); "
-    "see docs/dedup.md, 'Same-outlet pairs'",
+    reason="measured F1 0.857 (15 of 19 same-outlet copies found, 1 false join): the 4 missed "
+    "are the same newsroom rewriting its own story (a new first sentence, or a flash expanded "
+    "later), which shares too little text; see docs/dedup.md, 'Same-outlet pairs'",
 )
 def test_same_outlet_f1(scores: dict[str, Score]) -> None:
     assert scores["same_outlet"].f1 >= GATE
