@@ -23,9 +23,9 @@ from monitor.parse import parse_feed
 @dataclass(frozen=True, slots=True)
 class Analyzed:
     item: Item
-    fingerprint: Fingerprint
+    fingerprint: Fingerprint | None  # None: older than the story window, joins no story
     at: float  # the fingerprint's time: published (never in the future), else now
-    matches: tuple[Match, ...]
+    matches: tuple[Match, ...]  # empty for items too old to alert
 
 
 def analyze(
@@ -36,22 +36,29 @@ def analyze(
     max_items: int,
     now: float,
     matcher: Matcher | None,
+    max_age: float = float("inf"),
+    window: float = float("inf"),
 ) -> list[Analyzed]:
-    """Raises ParseError when the body is not a feed."""
+    """Raises ParseError when the body is not a feed. Items published more than `max_age` ago
+    are not matched (they never alert), and items older than the story `window` are not
+    fingerprinted (no story is open that long): on a first poll of a feed with a long history,
+    that is most of the work saved."""
     parsed = parse_feed(body, url=spec.url, content_type=content_type, max_items=max_items)
     out = []
     for entry in parsed.entries:
         item = make_item(entry, spec)
         at = min(item.published.timestamp(), now) if item.published else now
-        fp = fingerprint(
-            item.title,
-            item.content or item.summary,
-            outlet=item.feed,
-            at=at,
-            extra_markers=spec.boilerplate,
-        )
+        fp = None
+        if at >= now - window:
+            fp = fingerprint(
+                item.title,
+                item.content or item.summary,
+                outlet=item.feed,
+                at=at,
+                extra_markers=spec.boilerplate,
+            )
         matches: tuple[Match, ...] = ()
-        if matcher is not None:
+        if matcher is not None and at >= now - max_age:
             matches = matcher.match(
                 item.title,
                 item.summary,

@@ -67,6 +67,8 @@ def _job(
     max_items: int,
     now: float,
     deadline: float,
+    max_age: float,
+    window: float,
 ) -> list[Analyzed] | str:
     """Runs in a worker. Returns the analysed entries, or a short reason why not (exceptions
     from a worker are pickled with their tracebacks; a string is cheaper and always unpickles)."""
@@ -80,6 +82,8 @@ def _job(
             max_items=max_items,
             now=now,
             matcher=_MATCHER,
+            max_age=max_age,
+            window=window,
         )
     except ParseError as e:
         return e.message
@@ -136,7 +140,15 @@ class ParsePool:
         _kill(broken)
 
     async def analyze(
-        self, spec: FeedSpec, body: bytes, content_type: str | None, max_items: int, now: float
+        self,
+        spec: FeedSpec,
+        body: bytes,
+        content_type: str | None,
+        max_items: int,
+        now: float,
+        *,
+        max_age: float = float("inf"),
+        window: float = float("inf"),
     ) -> list[Analyzed]:
         feed = spec.name
         for attempt in (1, 2):
@@ -144,7 +156,16 @@ class ParsePool:
             loop = asyncio.get_running_loop()
             try:
                 fut = loop.run_in_executor(
-                    pool, _job, body, spec, content_type, max_items, now, self.deadline
+                    pool,
+                    _job,
+                    body,
+                    spec,
+                    content_type,
+                    max_items,
+                    now,
+                    self.deadline,
+                    max_age,
+                    window,
                 )
                 async with asyncio.timeout(self.deadline + BACKSTOP):
                     result = await fut

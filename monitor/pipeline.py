@@ -104,6 +104,7 @@ class Pipeline:
         self, spec: FeedSpec, body: bytes, content_type: str | None, now: float
     ) -> list[Analyzed]:
         max_items = self.config.raw.poll.max_items * 5
+        max_age, window = self.config.raw.max_age, self.config.raw.stories.window
         if self.parse_pool is None:
             return analyze(
                 body,
@@ -112,8 +113,12 @@ class Pipeline:
                 max_items=max_items,
                 now=now,
                 matcher=self.matcher,
+                max_age=max_age,
+                window=window,
             )
-        return await self.parse_pool.analyze(spec, body, content_type, max_items, now)
+        return await self.parse_pool.analyze(
+            spec, body, content_type, max_items, now, max_age=max_age, window=window
+        )
 
     async def poll(self, spec: FeedSpec) -> PollReport:
         started = time.monotonic()
@@ -268,7 +273,9 @@ class Pipeline:
         ordered = sorted(fresh, key=lambda a: a.item.published or utc(now), reverse=True)
         for n, analysed in enumerate(ordered):
             item, fp, at = analysed.item, analysed.fingerprint, analysed.at
-            decision = self.index.find(fp, now) or batch.find(fp, now)
+            decision = None
+            if fp is not None:
+                decision = self.index.find(fp, now) or batch.find(fp, now)
             if decision is None:
                 story_id, new_story, reason = item.id, True, "new story"
                 alerts[story_id], sources[story_id] = {}, []
@@ -277,9 +284,11 @@ class Pipeline:
                 if story_id not in alerts:
                     alerts[story_id] = self.store.story_alerts(story_id)
                     sources[story_id] = self.store.story_sources(story_id)
-            batch.add(item.id, story_id, fp)
-            indexed.append((item.id, story_id, fp))
-            new_items.append(NewItem(item, story_id, new_story, reason, fp.to_bytes(), at))
+            if fp is not None:
+                batch.add(item.id, story_id, fp)
+                indexed.append((item.id, story_id, fp))
+            blob = fp.to_bytes() if fp is not None else None
+            new_items.append(NewItem(item, story_id, new_story, reason, blob, at))
             known, feeds = alerts[story_id], sources[story_id]
             new_source = item.feed not in feeds
             if new_source:
@@ -299,8 +308,8 @@ class Pipeline:
                     aid, m.watchlist, story_id, item, m.terms, utc(now), extra={"story": story}
                 )
                 spec_wl = self.watchlists[m.watchlist]
-                entry = OutboxEntry(alert, spec_wl.notify)
-                outbox.append(self._held(entry, spec_wl, now, batch_sent))
+                entry = self._held(OutboxEntry(alert, spec_wl.notify), spec_wl, now, batch_sent)
+                outbox.append(self._burst(entry, spec, now, batch_sent.get(m.watchlist, 0)))
                 batch_sent[m.watchlist] = batch_sent.get(m.watchlist, 0) + 1
                 known[m.watchlist] = aid
             if not new_story and new_source:
@@ -329,6 +338,23 @@ class Pipeline:
                 len(ordered) - cap,
             )
         return outbox, new_items, indexed
+
+    def _burst(self, entry: OutboxEntry, spec: FeedSpec, now: float, made: int) -> OutboxEntry:
+        """HAZARDS 38: beyond `poll.max_alerts_per_watchlist` alerts of one watchlist from one
+        poll, the rest go out at once as one summary (a digest), with one warning."""
+        cap = self.config.raw.poll.max_alerts_per_watchlist
+        if entry.digest is not None or made < cap:
+            return entry
+        wl = entry.alert.watchlist
+        if made == cap:
+            log.warning(
+                "watchlist=%s feed=%s outcome=capped max_alerts_per_watchlist=%d (the rest of "
+                "this poll's alerts go out as one summary; is the watchlist too broad?)",
+                wl,
+                spec.name,
+                cap,
+            )
+        return replace(entry, release_at=now, digest=f"burst:{wl}:{spec.url}:{now:.0f}")
 
     def _held(
         self, entry: OutboxEntry, wl: WatchlistSpec, now: float, batch_sent: dict[str, int] | None
@@ -405,7 +431,13 @@ def _distinct(entries: Iterable[Analyzed]) -> list[Analyzed]:
 
 class Sender:
     """Drains the outbox: one ordered lane per destination, lanes in parallel, so one slow or
-    rate-limited destination never holds up another."""
+    rate-limited destination never holds up another.
+
+    A delivery that goes dead is kept with its reason, and the `operator` destinations get a
+    notice (never about a notice, and never through the destination that failed). A failure
+    with `disable=True` (410 Gone, a revoked token, a channel the bot is not in) also disables
+    its destination: its other deliveries stay pending, untouched, until the destination's
+    notifier is rebuilt (a config reload that changes it, or a restart)."""
 
     metrics: Metrics = NO_METRICS  # the daemon sets its own registry's (monitor.metrics)
 
@@ -416,24 +448,50 @@ class Sender:
         *,
         clock: Clock = time.time,
         ladder: tuple[float, ...] = RETRY_LADDER,
+        operator: Iterable[str] = (),
     ) -> None:
         self.store = store
         self.notifiers = dict(notifiers)
         self.clock = clock
         self.ladder = ladder
+        self.operator = tuple(operator)
         self.in_flight = 0
         self._unknown_warned: set[str] = set()
+        self.disabled: dict[str, tuple[Notifier, str]] = {}  # name -> (its notifier, why)
 
     async def send_due(self, limit: int = 200) -> int:
         """Send what is due now; returns how many were delivered."""
         now = self.clock()
-        unknown = self._unknown()
+        unknown = self._unknown() + self._disabled()
         due = self.store.due(now, limit, exclude=unknown)
         lanes: dict[str, list[Delivery]] = defaultdict(list)
         for d in due:
             lanes[d.destination].append(d)
         results = await asyncio.gather(*(self._lane(dest, ds) for dest, ds in lanes.items()))
         return sum(results)
+
+    def _disabled(self) -> list[str]:
+        """Destinations disabled by a failure and not rebuilt since (a rebuilt notifier, after a
+        reload that changed the destination, is tried again)."""
+        for name, (notifier, _) in list(self.disabled.items()):
+            if self.notifiers.get(name) is not notifier:
+                del self.disabled[name]
+                log.info("destination=%s outcome=enabled reason='notifier rebuilt'", name)
+        return sorted(self.disabled)
+
+    def _tell_operator(self, dest: str, about: Alert, text: str, now: float) -> None:
+        """A notice to the operator destinations (except `dest`): never about a notice."""
+        targets = tuple(o for o in self.operator if o != dest)
+        if about.type == NOTICE or not targets:
+            return
+        day = int(now // 86400)
+        nid = "nt_" + hashlib.sha256(f"{dest}\0{text}\0{day}".encode()).hexdigest()[:24]
+        item = Item(nid, "monitor", "", None, None, text, "", "", utc(now))
+        notice = Alert(nid, "monitor", nid, item, (), utc(now), type=NOTICE)
+        try:
+            self.store.enqueue([OutboxEntry(notice, targets)], now)
+        except StoreError as e:
+            log.error("destination=%s outcome=notice_failed error=%r", dest, str(e))
 
     def _unknown(self) -> list[str]:
         names = {r.destination for r in self.store.deliveries(("pending",))}
@@ -515,6 +573,24 @@ class Sender:
                     d.alert.id,
                     reason,
                 )
+                text = (
+                    f"Delivery to {d.destination} failed for good: {reason}. The alert "
+                    f"({d.alert.id}) is kept in the dead letters: `monitor deliveries` lists "
+                    "them and can send them again."
+                )
+                if e.disable:
+                    self.disabled[d.destination] = (notifier, e.message)
+                    log.error(
+                        "destination=%s outcome=disabled reason=%r (its deliveries wait until "
+                        "it is fixed in the config and reloaded, or the daemon restarts)",
+                        d.destination,
+                        e.message,
+                    )
+                    text += (
+                        f" Destination {d.destination} is disabled until its config is fixed "
+                        "and reloaded (or the daemon restarts); its other alerts wait."
+                    )
+                self._tell_operator(d.destination, d.alert, text, now)
             else:
                 wait = max(self.ladder[attempt - 1], e.retry_after or 0.0)
                 for i in ids:
