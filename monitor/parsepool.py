@@ -21,6 +21,8 @@ import multiprocessing
 import os
 import resource
 import signal
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from types import FrameType
@@ -49,11 +51,36 @@ def _init_worker(memory: int, watchlists: tuple[WatchlistSpec, ...]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon handles Ctrl-C
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _MATCHER = compile_watchlists(watchlists)
+    _exit_with_the_daemon()
     if memory > 0:
         with contextlib.suppress(ValueError, OSError):
             _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
             limit = memory if hard == resource.RLIM_INFINITY else min(memory, hard)
             resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _exit_with_the_daemon() -> None:
+    """A worker must not outlive a daemon killed with SIGKILL. Its parent is the forkserver,
+    and it inherits the write end of the forkserver's 'alive' pipe (and its own call queue's),
+    so nobody would ever see EOF: the forkserver, the workers and the resource tracker would
+    run for good. Close the alive pipe here (a worker starts no processes), so the forkserver
+    exits with the daemon; then leave when the forkserver is gone (we are re-parented)."""
+    from multiprocessing import forkserver
+
+    server = forkserver._forkserver  # CPython's singleton
+    fd = getattr(server, "_forkserver_alive_fd", None)
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        server._forkserver_alive_fd = None  # type: ignore[attr-defined]  # set in each child
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-the-daemon", daemon=True).start()
 
 
 def _on_alarm(signum: int, frame: FrameType | None) -> None:
