@@ -11,9 +11,11 @@ README; skipped with a message when it is not there), all inside one 72 h window
   outlet would carry it: a rewritten title, one paragraph dropped, and boilerplate added (a tag
   list, an "إقرأ أيضاً" section carrying another story's first paragraph, a related list).
 
-Reports items/s of fingerprint + find + add on one core, the index's memory (tracemalloc of
-the index alone, filled with the same stream) and the process's peak RSS, and how many
-duplicates were joined to their story and how many fresh stories were wrongly joined.
+Reports items/s of fingerprint + find + add on one core, per second of the process's CPU time
+and of wall time, with the load average before and after (on a shared machine wall time
+measures the neighbours too), the index's memory (tracemalloc of the index alone, filled with
+the same stream) and the process's peak RSS, and how many duplicates were joined to their story
+and how many fresh stories were wrongly joined.
 """
 
 from __future__ import annotations

@@ -41,7 +41,21 @@ def _load(args: argparse.Namespace) -> Config:
 def cmd_check(args: argparse.Namespace) -> int:
     config = _load(args)
     print(config.summary())
-    return 0
+    if not getattr(args, "online", False):
+        return 0
+    from monitor.notify.slack import SlackNotifier
+
+    problems: list[str] = []
+    for name, d in config.destinations.items():  # HAZARDS 37: ask Slack before the first alert
+        if d.type == "slack":
+            found, notes = SlackNotifier(name, d.token, d.channel, base_url=d.base_url).check()
+            problems += found
+            for n in notes:
+                print(f"  note: {n}")
+    for p in problems:
+        print(f"  problem: {p}")
+    print("online check: " + ("ok" if not problems else f"{len(problems)} problem(s)"))
+    return 1 if problems else 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -281,7 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("reload", "make the running daemon re-read its config (SIGHUP)").set_defaults(
         func=cmd_reload
     )
-    add("check", "validate the config").set_defaults(func=cmd_check)
+    ck = add("check", "validate the config")
+    ck.add_argument("--online", action="store_true", help="also ask Slack: token, scope, channel")
+    ck.set_defaults(func=cmd_check)
     po = add("poll-once", "poll every feed once, deliver what is due, exit")
     po.add_argument("--send-timeout", type=float, default=60.0, help="seconds to spend delivering")
     po.set_defaults(func=cmd_poll_once)

@@ -78,13 +78,18 @@ class PollConfig(_Strict):
     concurrency: int = Field(default=32, ge=1, le=1024)
     max_items: int = Field(default=200, ge=1, le=10000)  # new items taken from one feed per poll
     unhealthy_after: int = Field(default=10, ge=1)  # failures in a row before a feed is unhealthy
+    # Redirects onto loopback, link-local or private addresses are refused unless the feed's own
+    # URL is in that class (an internal feed server is fine); true allows them all (HAZARDS 18).
+    allow_private: bool = False
+    # Alerts one watchlist may make from one poll; the rest go out as one summary (HAZARDS 38).
+    max_alerts_per_watchlist: int = Field(default=50, ge=1)
 
 
 class StoriesConfig(_Strict):
     """Near-duplicate story detection (see docs/design.md, Stories)."""
 
     window: Duration = 72 * 3600.0  # how long a story stays open to new items
-    same_outlet_threshold: float = Field(default=0.45, gt=0, le=1)
+    same_outlet_threshold: float = Field(default=0.15, gt=0, le=1)
     cross_outlet_threshold: float = Field(default=0.25, gt=0, le=1)
 
 
@@ -110,6 +115,7 @@ class SlackDestination(_Strict):
     token: str
     channel: str
     base_url: str | None = None
+    pace: Delay = 1.0  # at least this long between two posts to the channel (0: no pacing)
 
     @field_validator("token")
     @classmethod

@@ -56,7 +56,7 @@ SEND_TICK = 1.0  # the sender checks the outbox at least this often
 def build_notifier(name: str, config: Config) -> Notifier:
     d = config.destinations[name]
     if d.type == "slack":
-        return SlackNotifier(name, d.token, d.channel, base_url=d.base_url)
+        return SlackNotifier(name, d.token, d.channel, base_url=d.base_url, pace=d.pace)
     if d.type == "webhook":
         return WebhookNotifier(name, d.url, d.secret, timeout=d.timeout)
     return ConsoleNotifier(name)
@@ -171,14 +171,14 @@ class Daemon:
     ) -> None:
         self.config = config
         self.store = store or open_store(config.storage, lock=True)
-        self.fetcher = Fetcher()
+        self.fetcher = Fetcher(allow_private=config.raw.poll.allow_private)
         self.pool = ParsePool() if use_pool else None
         self.notifiers: Mapping[str, Notifier] = build_notifiers(config)
         self.wake = asyncio.Event()
         self.pipeline = Pipeline(
             config, self.store, self.fetcher, parse_pool=self.pool, on_alerts=self.wake.set
         )
-        self.sender = Sender(self.store, self.notifiers)
+        self.sender = Sender(self.store, self.notifiers, operator=config.raw.operator)
         self.metrics = Metrics.for_daemon(self)
         self.metrics.declare(config)
         self.pipeline.metrics = self.sender.metrics = self.metrics
@@ -412,6 +412,7 @@ class Daemon:
         # Everything up to the first await runs as one step of the loop: no poll sees half of it.
         self.config = new
         self.pipeline.apply_config(new)
+        self.sender.operator = tuple(new.raw.operator)
         if plan.stories:
             self.pipeline.load_index(time.time())
         if old.raw.poll.concurrency != new.raw.poll.concurrency:
@@ -472,6 +473,8 @@ class Daemon:
         self._signals += 1
         if self._signals > 1:
             log.warning("second signal: exiting now")
+            if self.pool is not None:
+                self.pool.shutdown()  # the workers must not outlive us, holding our stderr
             os._exit(1)
         log.info("signal=%s outcome=stopping grace=%.0fs", signal.Signals(signum).name, GRACE)
         self.stopping.set()

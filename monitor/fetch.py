@@ -15,6 +15,15 @@ fetch is bounded on every axis a hostile server can stretch:
   decoder has no output cap), stopping at the decoded cap;
 - redirects: followed by hand, at most `max_redirects`, http/https only on every hop, loops
   refused; with `block_private=True` every hop's host must resolve to public addresses only.
+- addresses (HAZARDS 18): unless `allow_private=True` (config `poll.allow_private`), a redirect
+  may not lead to a loopback, link-local (169.254.169.254, the cloud metadata address),
+  private or otherwise non-public address of a class the configured URL itself does not
+  resolve to. A desk may poll its own internal feed server on purpose (its configured URL is
+  private, and its redirects may stay inside that class), but a public feed can never bounce
+  the fetcher onto the host, the LAN or the metadata service (SSRF by redirect). The target is
+  resolved and refused before any connection is made. (httpx resolves the name again when it
+  connects, so a DNS answer that changes between the two is not caught: the check bounds
+  redirects, not DNS rebinding.)
 
 Answers: 304 is a result (validators kept); 429/503 retryable with Retry-After (seconds or an
 HTTP date, capped); 404/410 and other 4xx not retryable (the feed still backs off, never dropped);
@@ -183,11 +192,40 @@ def _connect_message(exc: BaseException) -> str:
     return f"connect error: {exc or type(exc).__name__}"
 
 
-def _is_public(addr: str) -> bool:
+def _ip(addr: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     ip = ipaddress.ip_address(addr.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+        return ip.ipv4_mapped
+    return ip
+
+
+def _is_public(addr: str) -> bool:
+    ip = _ip(addr)
     return ip.is_global and not ip.is_multicast
+
+
+def address_class(addr: str) -> str:
+    """public, loopback, link-local, private or reserved (multicast, unspecified, ...). Pure."""
+    ip = _ip(addr)
+    if ip.is_loopback:
+        return "loopback"
+    if ip.is_link_local:
+        return "link-local"
+    if ip.is_global and not ip.is_multicast:
+        return "public"
+    if ip.is_private and not ip.is_unspecified and not ip.is_multicast:
+        return "private"
+    return "reserved"
+
+
+def redirect_refusal(origin: frozenset[str], target: frozenset[str]) -> str | None:
+    """Why a redirect from a feed whose configured URL resolves to address classes `origin`
+    to a host resolving to `target` is refused, or None when it may be followed. Pure.
+    Public targets are always fine; a non-public one only in a class the origin shares."""
+    bad = sorted(c for c in target if c != "public" and c not in origin)
+    if not bad:
+        return None
+    return f"redirect to a {'/'.join(bad)} address refused (set poll.allow_private to allow)"
 
 
 class Fetcher:
@@ -205,6 +243,7 @@ class Fetcher:
         max_retry_after: float = 6 * 3600.0,
         user_agent: str = DEFAULT_USER_AGENT,
         block_private: bool = False,
+        allow_private: bool = False,
         max_connections: int = 64,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -214,6 +253,7 @@ class Fetcher:
         self.max_retry_after = max_retry_after
         self.user_agent = user_agent
         self.block_private = block_private
+        self.allow_private = allow_private
         self._clock = clock
         self._owns_client = client is None
         self._client = client or httpx.AsyncClient(
@@ -248,7 +288,8 @@ class Fetcher:
             headers["If-Modified-Since"] = state.last_modified
         return headers
 
-    async def _check_host(self, feed: str, url: str) -> None:
+    async def _classes(self, feed: str, url: str) -> frozenset[str]:
+        """The address classes a URL's host resolves to (an IP literal needs no DNS)."""
         parts = urlsplit(url)
         host = parts.hostname or ""
         try:
@@ -259,11 +300,23 @@ class Fetcher:
             )
         except OSError as exc:
             raise FetchError(feed, f"DNS lookup failed for {host}") from exc
-        for info in infos:
-            if not _is_public(str(info[4][0])):
-                raise FetchError(
-                    feed, f"refused: {host} resolves to a non-public address", retryable=False
-                )
+        return frozenset(address_class(str(info[4][0])) for info in infos)
+
+    async def _check_host(self, feed: str, url: str) -> None:
+        if await self._classes(feed, url) != {"public"}:
+            host = urlsplit(url).hostname or ""
+            raise FetchError(
+                feed, f"refused: {host} resolves to a non-public address", retryable=False
+            )
+
+    async def _check_redirect(self, feed: str, target: str) -> None:
+        classes = await self._classes(feed, target)
+        if classes == {"public"}:
+            return
+        refusal = redirect_refusal(await self._classes(feed, feed), classes)
+        if refusal is not None:
+            host = urlsplit(target).hostname or ""
+            raise FetchError(feed, f"{refusal}: {host}", retryable=False)
 
     async def fetch(self, spec: FeedSpec, state: FeedState) -> FetchResult:
         """Fetch one feed with conditional GET, within `spec.timeout` for the whole exchange."""
@@ -300,6 +353,8 @@ class Fetcher:
                 )
             if self.block_private:
                 await self._check_host(feed, url)
+            elif hops and not self.allow_private:
+                await self._check_redirect(feed, url)
             request = self._client.build_request(
                 "GET", url, headers=headers, timeout=httpx.Timeout(spec.timeout)
             )

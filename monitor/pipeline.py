@@ -330,13 +330,23 @@ class Pipeline:
                     entry = OutboxEntry(update, upd_wl.notify, parent=parent)
                     outbox.append(self._held(entry, upd_wl, now, None))
         if len(ordered) > cap:
+            # HAZARDS 7: a feed restored from a backup re-publishes hundreds of old items.
+            suppressed = len(ordered) - cap
             log.warning(
                 "feed=%s outcome=capped new_items=%d cap=%d suppressed=%d",
                 spec.name,
                 len(ordered),
                 cap,
-                len(ordered) - cap,
+                suppressed,
             )
+            operators = tuple(self.config.raw.operator)
+            if operators:
+                text = (
+                    f"Feed {spec.name} published {len(ordered)} new items in one poll; the "
+                    f"newest {cap} were matched and {suppressed} more were suppressed "
+                    "(marked seen without alerting)."
+                )
+                outbox.append(OutboxEntry(self._notice(spec, text, now), operators))
         return outbox, new_items, indexed
 
     def _burst(self, entry: OutboxEntry, spec: FeedSpec, now: float, made: int) -> OutboxEntry:
@@ -494,7 +504,7 @@ class Sender:
             log.error("destination=%s outcome=notice_failed error=%r", dest, str(e))
 
     def _unknown(self) -> list[str]:
-        names = {r.destination for r in self.store.deliveries(("pending",))}
+        names = self.store.pending_destinations()
         unknown = sorted(n for n in names if n not in self.notifiers)
         for n in unknown:
             if n not in self._unknown_warned:
@@ -509,7 +519,7 @@ class Sender:
     async def _lane(self, dest: str, deliveries: list[Delivery]) -> int:
         sent = 0
         done: set[int] = set()
-        for d in deliveries:
+        for d in sorted(deliveries, key=lambda d: d.id):  # oldest first: order is kept
             if d.id in done:
                 continue  # went out in a digest already
             members = [d]
@@ -562,7 +572,11 @@ class Sender:
         except NotifyError as e:
             now = self.clock()
             attempt = d.attempts + 1
-            if e.permanent or attempt > len(self.ladder):
+            # A destination that says when to come back (429/503 Retry-After, HAZARDS 24) is
+            # obeyed, without climbing the ladder and without giving up: a rate limit is not
+            # an outage, and a long storm must not turn alerts into dead letters.
+            told = e.retry_after is not None
+            if e.permanent or (attempt > len(self.ladder) and not told):
                 reason = e.message if e.permanent else f"gave up after {attempt} tries: {e.message}"
                 for i in ids:
                     self.store.dead(i, now, reason)
@@ -592,7 +606,11 @@ class Sender:
                     )
                 self._tell_operator(d.destination, d.alert, text, now)
             else:
-                wait = max(self.ladder[attempt - 1], e.retry_after or 0.0)
+                wait = (
+                    max(e.retry_after or 0.0, self.ladder[0])
+                    if told
+                    else self.ladder[min(attempt, len(self.ladder)) - 1]
+                )
                 for i in ids:
                     self.store.retry_later(i, now + wait, e.message)
                 self.metrics.delivery(d.destination, "retry")

@@ -287,3 +287,38 @@ def test_operator_must_name_a_destination(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match=r"operator\[0\]: unknown destination 'pager'"):
         loads("feeds: []\ndestinations: {}\nwatchlists: []\noperator: [pager]\n", env={})
+
+
+def test_hazard_07_items_over_the_per_poll_cap_are_suppressed_and_the_operator_told(
+    tmp_path: Path, feed_server: FeedServer, webhook_receiver: WebhookReceiver
+) -> None:
+    now = time.time()
+    feed_server.publish("/a.xml", rss([item(i, f"موسكو {i}", now - 100 - i) for i in range(8)]))
+    text = CONFIG.format(
+        db=tmp_path / "m.db",
+        a=feed_server.url + "/a.xml",
+        b=feed_server.url + "/b.xml",
+        hook=webhook_receiver.url,
+        secret=WEBHOOK_SECRET,
+    ).replace("max_backoff: 10m}", "max_backoff: 10m, max_items: 5}")
+    cfg = loads(text + "operator: [archive]\n", env={})
+    store = SQLiteStore(str(tmp_path / "m.db"))
+
+    async def go() -> None:
+        fetcher = Fetcher()
+        notifiers = build_notifiers(cfg)
+        pipe = Pipeline(cfg, store, fetcher, clock=Clock(now))
+        report = await pipe.poll(cfg.feeds[0])
+        assert (report.new_items, report.alerts) == (8, 6), "5 alerts and 1 notice"
+        await Sender(store, notifiers, clock=Clock(now)).send_due()
+        assert (await pipe.poll(cfg.feeds[0])).new_items == 0, "the other 3 were marked seen"
+        await close(fetcher, notifiers)
+
+    run(go())
+    bodies = [p for _, p, _ in webhook_receiver.received]
+    alerts = [p["item"]["title"] for p in bodies if p["type"] == "monitor.alert"]
+    assert alerts == [f"موسكو {i}" for i in range(5)], "the newest five, newest first"
+    (notice,) = [p for p in bodies if p["type"] == "monitor.notice"]
+    assert "8 new items in one poll" in notice["item"]["title"]
+    assert "3 more were suppressed" in notice["item"]["title"]
+    store.close()

@@ -11,8 +11,9 @@ Every channel module (slack, webhook, console) has two halves:
       ├── permanent=True    dead letter with the message as the reason
       └── disable=True      the destination itself is gone or refuses us (410, revoked token)
 
-A notifier never retries on its own and never sleeps: the sender owns the schedule, so each
-try is recorded and a crash cannot hide a send. Secrets never appear in messages.
+A notifier never retries on its own and never sleeps (except Slack's short per-channel pacing,
+slack.py): the sender owns the schedule, so each try is recorded and a crash cannot hide a
+send. Secrets never appear in messages.
 """
 
 from __future__ import annotations

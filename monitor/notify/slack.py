@@ -18,13 +18,21 @@ thread_ref it is posted top-level, so nothing is lost.
 
 Sending goes through slack-sdk's sync `WebClient` in a worker thread (its `AsyncWebClient`
 needs aiohttp) with `retry_handlers=[]`: slack-sdk's default retries a reset connection,
-which can post twice; retries are the sender's. Outcomes:
+which can post twice; retries are the sender's. Posts to the channel are paced: at least
+`pace` seconds (default 1, Slack's "about one message per second per channel") from the start
+of one post to the start of the next, awaited with asyncio.sleep (the one wait a notifier
+makes on its own; a sender lane is sequential, so this spaces a burst, it never reorders).
+Outcomes:
 
     ok                                  SendResult(ref=ts)
     HTTP 429 / ratelimited              NotifyError(retry_after=Retry-After)
     5xx, transient ok:false, no answer  NotifyError (retried)
     other ok:false                      NotifyError(permanent=True), disable=True when the
                                         error concerns the token or channel, not the message
+
+`SlackNotifier.check()` (for `monitor check --online`, HAZARDS 37) asks Slack before the first
+delivery: auth.test (the token works; `chat:write` among its scopes when Slack lists them)
+and conversations.info (the channel exists and the bot is a member).
 """
 
 from __future__ import annotations
@@ -207,6 +215,7 @@ DIGEST_KINDS = {
     "digest": "digest",
     "quiet": "held during quiet hours",
     "capped": "more than the hourly cap",
+    "burst": "more than one poll may send one by one",
 }
 
 
@@ -284,9 +293,12 @@ class SlackNotifier:
         base_url: str | None = None,
         *,
         timeout: float = 10.0,
+        pace: float = 1.0,
     ) -> None:
         self.name = name
         self.channel = channel
+        self.pace = max(0.0, pace)
+        self._not_before = 0.0  # time.monotonic() before which the next post waits
         kwargs: dict[str, Any] = {
             "token": token,
             "timeout": max(1, round(timeout)),
@@ -300,8 +312,15 @@ class SlackNotifier:
         resp = self._client.api_call("chat.postMessage", json={"channel": self.channel, **message})
         return dict(resp.data) if isinstance(resp.data, dict) else {}
 
+    async def _paced(self) -> None:
+        wait = self._not_before - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self._not_before = time.monotonic() + self.pace
+
     async def send(self, delivery: Delivery) -> SendResult:
         message = message_for(delivery)
+        await self._paced()
         try:
             data = await asyncio.to_thread(self._post, message)
         except SlackApiError as e:
@@ -324,5 +343,55 @@ class SlackNotifier:
         ts = data.get("ts")
         return SendResult(ref=str(ts) if ts else None)
 
+    def check(self) -> tuple[list[str], list[str]]:
+        """(problems, notes) found by asking Slack: the token, its scope, the channel and the
+        bot's membership. I/O (two Web API calls); never raises for an answer Slack gives."""
+        try:
+            auth = self._client.api_call("auth.test")
+        except SlackApiError as e:
+            return [f"{self.name}: the token is refused ({_code(e)})"], []
+        except _CONNECTION_ERRORS as e:
+            return [f"{self.name}: Slack did not answer auth.test ({type(e).__name__})"], []
+        problems: list[str] = []
+        notes: list[str] = []
+        scopes = auth.headers.get("x-oauth-scopes") or auth.headers.get("X-OAuth-Scopes")
+        if isinstance(scopes, str) and scopes.strip():
+            have = {s.strip() for s in scopes.split(",")}
+            if "chat:write" not in have:
+                problems.append(f"{self.name}: the token lacks the chat:write scope")
+        try:
+            info = self._client.api_call("conversations.info", params={"channel": self.channel})
+        except SlackApiError as e:
+            code = _code(e)
+            if code == "missing_scope":
+                notes.append(
+                    f"{self.name}: cannot check channel {self.channel} (the token lacks "
+                    "channels:read); posting may still work"
+                )
+            elif code == "channel_not_found":
+                problems.append(
+                    f"{self.name}: channel {self.channel} not found (or private and the bot "
+                    "is not in it)"
+                )
+            else:
+                problems.append(f"{self.name}: conversations.info: {code}")
+            return problems, notes
+        except _CONNECTION_ERRORS as e:
+            problems.append(f"{self.name}: Slack did not answer ({type(e).__name__})")
+            return problems, notes
+        channel = info.get("channel")
+        if isinstance(channel, dict) and not channel.get("is_im") and not channel.get("is_member"):
+            problems.append(
+                f"{self.name}: the bot is not a member of channel {self.channel} "
+                "(invite it: /invite @<bot>)"
+            )
+        return problems, notes
+
     async def aclose(self) -> None:
         return None
+
+
+def _code(e: SlackApiError) -> str:
+    data = e.response.data if isinstance(e.response.data, dict) else {}
+    code = str(data.get("error") or "")
+    return code if _ERROR_CODE.match(code) else f"HTTP {e.response.status_code}"

@@ -250,7 +250,6 @@ class SQLiteStore:
     ) -> IngestResult:
         now = outcome.at or time.time()
         added = 0
-        new_alerts: list[str] = []
         # One statement per table for the whole poll (executemany): the pipeline only hands in
         # items it found unseen, so an ignored row is a race, and then its companions in
         # fingerprints and item_keys are ignored by their own keys too.
@@ -297,33 +296,45 @@ class SQLiteStore:
                 db.executemany(
                     "UPDATE stories SET items = items + 1, updated_at = ? WHERE id = ?", joined
                 )
-            for entry in outbox:
-                a = entry.alert
-                cur = db.execute(
-                    "INSERT OR IGNORE INTO alerts (id, watchlist, story_id, item_id, type,"
-                    " created_at, payload, parent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        a.id,
-                        a.watchlist,
-                        a.story_id,
-                        a.item.id,
-                        a.type,
-                        now,
-                        json.dumps(a.payload(), ensure_ascii=False),
-                        entry.parent,
-                    ),
-                )
-                if not cur.rowcount:
-                    continue
-                new_alerts.append(a.id)
-                for dest in entry.destinations:
-                    db.execute(
-                        "INSERT OR IGNORE INTO deliveries (alert_id, destination, state, next_at,"
-                        " created_at, digest) VALUES (?, ?, 'pending', ?, ?, ?)",
-                        (a.id, dest, entry.release_at or now, now, entry.digest),
-                    )
+            new_alerts = self._insert_outbox(db, outbox, now)
             self._write_feed(db, outcome)
         return IngestResult(items_added=added, alerts_added=tuple(new_alerts))
+
+    @staticmethod
+    def _insert_outbox(
+        db: sqlite3.Connection, outbox: Sequence[OutboxEntry], now: float
+    ) -> list[str]:
+        new_alerts: list[str] = []
+        for entry in outbox:
+            a = entry.alert
+            cur = db.execute(
+                "INSERT OR IGNORE INTO alerts (id, watchlist, story_id, item_id, type,"
+                " created_at, payload, parent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    a.id,
+                    a.watchlist,
+                    a.story_id,
+                    a.item.id,
+                    a.type,
+                    now,
+                    json.dumps(a.payload(), ensure_ascii=False),
+                    entry.parent,
+                ),
+            )
+            if not cur.rowcount:
+                continue
+            new_alerts.append(a.id)
+            for dest in entry.destinations:
+                db.execute(
+                    "INSERT OR IGNORE INTO deliveries (alert_id, destination, state, next_at,"
+                    " created_at, digest) VALUES (?, ?, 'pending', ?, ?, ?)",
+                    (a.id, dest, entry.release_at or now, now, entry.digest),
+                )
+        return new_alerts
+
+    def enqueue(self, outbox: Sequence[OutboxEntry], now: float) -> tuple[str, ...]:
+        with self._tx() as db:
+            return tuple(self._insert_outbox(db, outbox, now))
 
     def alerted(self, watchlist: str, story_id: str) -> bool:
         return bool(
@@ -406,8 +417,12 @@ class SQLiteStore:
             f" WHERE d.state = 'pending' AND d.next_at <= ?{extra}"
             " AND (a.parent IS NULL OR d.digest IS NOT NULL OR p.state IS NULL"
             " OR p.state IN ('done', 'dead'))"
+            # Order per destination (HAZARDS 24): while an older undigested delivery waits for
+            # its retry, the younger ones wait behind it.
+            " AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.destination = d.destination"
+            " AND o.state = 'pending' AND o.id < d.id AND o.next_at > ? AND o.digest IS NULL)"
             " ORDER BY d.next_at, d.id LIMIT ?",
-            (now, *excluded, limit),
+            (now, *excluded, now, limit),
         )
         return [_delivery(r) for r in rows]
 
@@ -429,6 +444,10 @@ class SQLiteStore:
             (watchlist, since),
         )
         return int(rows[0][0])
+
+    def pending_destinations(self) -> set[str]:
+        rows = self._read("SELECT DISTINCT destination FROM deliveries WHERE state = 'pending'")
+        return {str(r[0]) for r in rows}
 
     def next_due_at(self) -> float | None:
         rows = self._read("SELECT min(next_at) FROM deliveries WHERE state = 'pending'")
