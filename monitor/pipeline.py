@@ -9,7 +9,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections import Counter, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -91,6 +91,9 @@ class Pipeline:
         self.on_alerts = on_alerts
         self.apply_config(config)
         self._pruned_at = 0.0
+        # Recent stories' alerts and sources, as committed: a near-copy needs them, and the
+        # store need not be asked again for each copy (this daemon is the only writer).
+        self._stories: OrderedDict[str, tuple[dict[str, str], list[str]]] = OrderedDict()
         self.load_index(clock())
 
     def apply_config(self, config: Config) -> None:
@@ -191,7 +194,7 @@ class Pipeline:
         seen = self.store.seen_keys([k for a in items for k in a.item.keys])
         fresh = [a for a in items if not any(k in seen for k in a.item.keys)]
         self._expire(now)
-        outbox, new_items, indexed = self._decide(spec, fresh, now)
+        outbox, new_items, indexed, touched = self._decide(spec, fresh, now)
         outcome = FeedOutcome(
             spec.url,
             ok=True,
@@ -204,6 +207,8 @@ class Pipeline:
         )
         res = self._settle(spec, state, outcome, new_items, outbox)
         self.metrics.ingested(spec.name, new_items, outbox, res.alerts_added)
+        for sid, known in touched.items():  # committed: remember them for the next copies
+            self._remember(sid, known)
         for item_id, story_id, fp in indexed:  # committed: now other polls may join them
             self.index.add(item_id, story_id, fp)
         if res.alerts_added and self.on_alerts:
@@ -255,7 +260,12 @@ class Pipeline:
 
     def _decide(
         self, spec: FeedSpec, fresh: list[Analyzed], now: float
-    ) -> tuple[list[OutboxEntry], list[NewItem], list[tuple[str, str, Fingerprint]]]:
+    ) -> tuple[
+        list[OutboxEntry],
+        list[NewItem],
+        list[tuple[str, str, Fingerprint]],
+        dict[str, tuple[dict[str, str], list[str]]],
+    ]:
         """For each new item: its story (a near-copy of a recent item joins that item's story),
         the watchlists it alerts, and the story updates it causes. Reads the store, writes
         nothing: the caller commits the result in one transaction."""
@@ -282,8 +292,7 @@ class Pipeline:
             else:
                 story_id, new_story, reason = decision.story_id, False, decision.reason
                 if story_id not in alerts:
-                    alerts[story_id] = self.store.story_alerts(story_id)
-                    sources[story_id] = self.store.story_sources(story_id)
+                    alerts[story_id], sources[story_id] = self._story(story_id)
             if fp is not None:
                 batch.add(item.id, story_id, fp)
                 indexed.append((item.id, story_id, fp))
@@ -347,7 +356,24 @@ class Pipeline:
                     "(marked seen without alerting)."
                 )
                 outbox.append(OutboxEntry(self._notice(spec, text, now), operators))
-        return outbox, new_items, indexed
+        touched = {sid: (alerts[sid], sources[sid]) for sid in alerts}
+        return outbox, new_items, indexed, touched
+
+    STORY_CACHE = 20_000
+
+    def _story(self, story_id: str) -> tuple[dict[str, str], list[str]]:
+        """A story's alerts (watchlist -> first alert id) and sources, as copies to change."""
+        cached = self._stories.get(story_id)
+        if cached is None:
+            return self.store.story_alerts(story_id), self.store.story_sources(story_id)
+        self._stories.move_to_end(story_id)
+        return dict(cached[0]), list(cached[1])
+
+    def _remember(self, story_id: str, known: tuple[dict[str, str], list[str]]) -> None:
+        self._stories[story_id] = known
+        self._stories.move_to_end(story_id)
+        while len(self._stories) > self.STORY_CACHE:
+            self._stories.popitem(last=False)
 
     def _burst(self, entry: OutboxEntry, spec: FeedSpec, now: float, made: int) -> OutboxEntry:
         """HAZARDS 38: beyond `poll.max_alerts_per_watchlist` alerts of one watchlist from one

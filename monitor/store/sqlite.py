@@ -304,12 +304,26 @@ class SQLiteStore:
     def _insert_outbox(
         db: sqlite3.Connection, outbox: Sequence[OutboxEntry], now: float
     ) -> list[str]:
-        new_alerts: list[str] = []
+        """Insert the alerts that do not exist yet, and their deliveries: three statements
+        however many alerts (an alert id is unique per (watchlist, story), so one that exists
+        was sent, or is being sent, already)."""
+        if not outbox:
+            return []
+        ids = list(dict.fromkeys(e.alert.id for e in outbox))
+        existing: set[str] = set()
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = db.execute(f"SELECT id FROM alerts WHERE id IN ({marks})", chunk)  # noqa: S608
+            existing.update(r[0] for r in rows)
+        fresh: dict[str, OutboxEntry] = {}
         for entry in outbox:
-            a = entry.alert
-            cur = db.execute(
-                "INSERT OR IGNORE INTO alerts (id, watchlist, story_id, item_id, type,"
-                " created_at, payload, parent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            if entry.alert.id not in existing:
+                fresh.setdefault(entry.alert.id, entry)
+        db.executemany(
+            "INSERT INTO alerts (id, watchlist, story_id, item_id, type, created_at, payload,"
+            " parent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
                 (
                     a.id,
                     a.watchlist,
@@ -318,19 +332,22 @@ class SQLiteStore:
                     a.type,
                     now,
                     json.dumps(a.payload(), ensure_ascii=False),
-                    entry.parent,
-                ),
-            )
-            if not cur.rowcount:
-                continue
-            new_alerts.append(a.id)
-            for dest in entry.destinations:
-                db.execute(
-                    "INSERT OR IGNORE INTO deliveries (alert_id, destination, state, next_at,"
-                    " created_at, digest) VALUES (?, ?, 'pending', ?, ?, ?)",
-                    (a.id, dest, entry.release_at or now, now, entry.digest),
+                    e.parent,
                 )
-        return new_alerts
+                for e in fresh.values()
+                for a in (e.alert,)
+            ],
+        )
+        db.executemany(
+            "INSERT OR IGNORE INTO deliveries (alert_id, destination, state, next_at,"
+            " created_at, digest) VALUES (?, ?, 'pending', ?, ?, ?)",
+            [
+                (e.alert.id, dest, e.release_at or now, now, e.digest)
+                for e in fresh.values()
+                for dest in e.destinations
+            ],
+        )
+        return list(fresh)
 
     def enqueue(self, outbox: Sequence[OutboxEntry], now: float) -> tuple[str, ...]:
         with self._tx() as db:
