@@ -11,7 +11,7 @@ round trip to the worker would.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from monitor.dedup import Fingerprint, fingerprint
 from monitor.identity import make_item
@@ -22,7 +22,7 @@ from monitor.parse import parse_feed
 
 @dataclass(frozen=True, slots=True)
 class Analyzed:
-    item: Item
+    item: Item  # without its content (see below)
     fingerprint: Fingerprint | None  # None: older than the story window, joins no story
     at: float  # the fingerprint's time: published (never in the future), else now
     matches: tuple[Match, ...]  # empty for items too old to alert
@@ -66,5 +66,7 @@ def analyze(
                 feed=spec.name,
                 boilerplate=spec.boilerplate,
             )
-        out.append(Analyzed(item, fp, at, matches))
+        # The daemon needs no body text after this (alerts carry title, summary and URL): not
+        # sending it back from the worker halves what crosses the process boundary.
+        out.append(Analyzed(replace(item, content=""), fp, at, matches))
     return out
