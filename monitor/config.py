@@ -73,6 +73,7 @@ class _Strict(BaseModel):
 class PollConfig(_Strict):
     interval: Duration = 300.0
     timeout: Duration = 20.0
+    parse_timeout: Duration = 5.0  # deadline for parsing one document in a worker
     jitter: Delay = 10.0  # each poll starts up to this much later, spreading load
     max_backoff: Duration = 3600.0  # a failing feed is retried at least this often
     concurrency: int = Field(default=32, ge=1, le=1024)

@@ -172,7 +172,7 @@ class Daemon:
         self.config = config
         self.store = store or open_store(config.storage, lock=True)
         self.fetcher = Fetcher(allow_private=config.raw.poll.allow_private)
-        self.pool = ParsePool() if use_pool else None
+        self.pool = ParsePool(deadline=config.raw.poll.parse_timeout) if use_pool else None
         self.notifiers: Mapping[str, Notifier] = build_notifiers(config)
         self.wake = asyncio.Event()
         self.pipeline = Pipeline(
@@ -412,6 +412,8 @@ class Daemon:
         # Everything up to the first await runs as one step of the loop: no poll sees half of it.
         self.config = new
         self.pipeline.apply_config(new)
+        if self.pool is not None:
+            self.pool.deadline = new.raw.poll.parse_timeout
         self.sender.operator = tuple(new.raw.operator)
         if plan.stories:
             self.pipeline.load_index(time.time())

@@ -139,6 +139,14 @@ class ParsePool:
         self.watchlists = watchlists
         self._pool = self._new_pool()
         self.restarts = 0
+        self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+
+    def _slots_for(self, loop: asyncio.AbstractEventLoop) -> asyncio.Semaphore:
+        """Documents wait here for a free worker, so the deadline counts only the parse, not
+        the queue: a healthy worker must not be killed for the length of the queue."""
+        if self._slots is None or self._slots[0] is not loop:
+            self._slots = (loop, asyncio.Semaphore(self.workers))
+        return self._slots[1]
 
     def _new_pool(self) -> ProcessPoolExecutor:
         ctx = multiprocessing.get_context("forkserver")
@@ -179,6 +187,8 @@ class ParsePool:
     ) -> list[Analyzed]:
         feed = spec.name
         for attempt in (1, 2):
+            slots = self._slots_for(asyncio.get_running_loop())
+            await slots.acquire()
             pool = self._pool
             loop = asyncio.get_running_loop()
             try:
@@ -204,6 +214,8 @@ class ParsePool:
                 if attempt == 2:
                     raise ParseError(feed, "the parse worker died (out of memory?)") from None
                 continue
+            finally:
+                slots.release()
             if isinstance(result, str):
                 raise ParseError(feed, result)
             return result

@@ -15,6 +15,7 @@ from monitor.parse import (
     MAX_SUMMARY,
     MAX_TITLE,
     clamp_published,
+    cut_entries,
     decode_body,
     html_to_text,
     neutralize,
@@ -484,3 +485,47 @@ def test_prolog_declarations_are_removed(prolog: str, title: str) -> None:
     ).encode()
     (e,) = parse_feed(doc, url=URL).entries
     assert e.title == f"{title} خبر"
+
+
+RSS1 = (
+    '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
+    'xmlns="http://purl.org/rss/1.0/"><channel rdf:about="c"><title>t</title></channel>'
+)
+RSS1_ITEM = (
+    '<item rdf:about="http://x.example/{i}"><title>x</title>'
+    "<link>http://x.example/{i}</link></item>"
+)
+
+
+@pytest.mark.parametrize(
+    ("root", "item", "close"),
+    [
+        (
+            '<rss version="2.0"><channel><title>t</title>',
+            "<item><guid>{i}</guid><title>x</title></item>",
+            "</channel></rss>",
+        ),
+        (
+            '<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>',
+            "<entry><id>{i}</id><title>x</title></entry>",
+            "</feed>",
+        ),
+        (RSS1, RSS1_ITEM, "</rdf:RDF>"),
+    ],
+    ids=[
+        "rss2-cut-after-the-cap-and-closed",
+        "atom-cut-after-the-cap-and-closed",
+        "rss1-cut-after-the-cap-and-closed",
+    ],
+)
+def test_hazard_02_entries_past_the_cap_never_reach_feedparser(
+    root: str, item: str, close: str
+) -> None:
+    doc = root + "".join(item.format(i=i) for i in range(50_000)) + close
+    cut, found = cut_entries(doc, 7)
+    assert found == 50_000
+    assert cut.count("<title>x</title>") == 7
+    assert cut.endswith(close)
+    feed = parse_feed(doc.encode(), url="https://x.example/feed", max_items=7)
+    assert len(feed.entries) == 7
+    assert feed.warning == "49993 entries beyond the cap of 7 ignored"
