@@ -33,9 +33,7 @@ HTTP date, capped); 404/410 and other 4xx not retryable (the feed still backs of
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import ipaddress
-import math
 import socket
 import ssl
 import time
@@ -48,6 +46,7 @@ import httpx
 from monitor import __version__
 from monitor.errors import FetchError
 from monitor.models import FeedSpec, FeedState, FetchResult
+from monitor.retryafter import parse_retry_after
 
 MiB = 1024 * 1024
 DEFAULT_USER_AGENT = f"monitor/{__version__} (Arabic news monitor; +https://example.org/monitor)"
@@ -65,27 +64,6 @@ def _size(n: int) -> str:
 
 def _secs(t: float) -> str:
     return f"{t:g}s"
-
-
-def parse_retry_after(value: str | None, now: float, cap: float) -> float | None:
-    """Retry-After as seconds from `now` (epoch seconds): delta-seconds or an HTTP date; None when
-    absent or unreadable; never negative, never above `cap`."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            return None
-        seconds = when.timestamp() - now
-    if math.isnan(seconds):
-        return None
-    return min(max(seconds, 0.0), cap)
 
 
 def backoff_delay(

@@ -146,45 +146,27 @@ class Pipeline:
             return failed(e, e.retry_after)
         self.metrics.fetched(result.elapsed)
         next_at = now + spec.interval
-        if result.not_modified or result.body is None:
-            self._settle(
-                spec,
-                state,
-                FeedOutcome(
-                    spec.url,
-                    ok=True,
-                    etag=result.etag,
-                    last_modified=result.last_modified,
-                    next_poll_at=next_at,
-                    at=now,
-                    status="not_modified",
-                ),
-                [],
-                [],
+
+        def nothing_new(status: str) -> PollReport:
+            outcome = FeedOutcome(
+                spec.url,
+                ok=True,
+                etag=result.etag,
+                last_modified=result.last_modified,
+                next_poll_at=next_at,
+                at=now,
+                status=status,
             )
+            self._settle(spec, state, outcome, [], [])
             return PollReport(
-                spec.name, "not_modified", next_in=spec.interval, elapsed=time.monotonic() - started
+                spec.name, status, next_in=spec.interval, elapsed=time.monotonic() - started
             )
+
+        if result.not_modified or result.body is None:
+            return nothing_new("not_modified")
         body_hash = hashlib.sha256(result.body).hexdigest()
         if body_hash == state.body_hash:
-            self._settle(
-                spec,
-                state,
-                FeedOutcome(
-                    spec.url,
-                    ok=True,
-                    etag=result.etag,
-                    last_modified=result.last_modified,
-                    next_poll_at=next_at,
-                    at=now,
-                    status="unchanged",
-                ),
-                [],
-                [],
-            )
-            return PollReport(
-                spec.name, "unchanged", next_in=spec.interval, elapsed=time.monotonic() - started
-            )
+            return nothing_new("unchanged")
         try:
             analyzed = await self._analyze(spec, result.body, result.content_type, now)
         except ParseError as e:

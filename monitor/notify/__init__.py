@@ -19,11 +19,11 @@ send. Secrets never appear in messages.
 from __future__ import annotations
 
 import binascii
-import email.utils
 from dataclasses import dataclass
 from typing import Protocol
 
 from monitor.models import Delivery
+from monitor.retryafter import parse_retry_after
 
 __all__ = [
     "Notifier",
@@ -78,21 +78,4 @@ def validate_webhook_secret(secret: str) -> str | None:
 def retry_after_seconds(value: str | None, now: float) -> float | None:
     """A Retry-After header as seconds from `now` (epoch seconds): delta-seconds or an HTTP
     date, clamped to [0, 24 h]. None when absent or unreadable."""
-    if value is None:
-        return None
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            return None
-        seconds = when.timestamp() - now
-    if seconds != seconds:  # NaN
-        return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+    return parse_retry_after(value, now, MAX_RETRY_AFTER)
