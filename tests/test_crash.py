@@ -35,7 +35,7 @@ import sys
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,7 @@ import pytest
 
 from tests.conftest import ROOT, WEBHOOK_SECRET
 from tests.feedgen import FakeItem, rss
+from tests.helpers import wait_for
 from tests.servers import FeedServer, Request, SlackServer, WebhookReceiver
 
 pytestmark = pytest.mark.slow
@@ -207,15 +208,6 @@ def start(cfg: Path, log: Path) -> subprocess.Popen[bytes]:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: cleanup reaches the parse workers
         )
-
-
-def wait_for(cond: Callable[[], bool], what: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
 
 
 @contextlib.contextmanager

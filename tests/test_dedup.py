@@ -3,12 +3,18 @@ window and serialization. The evaluation on 300+ real labelled pairs is test_ded
 
 from __future__ import annotations
 
+import json
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
 
+from monitor import dedup
 from monitor.dedup import Fingerprint, StoryIndex, _shingle_hashes, _word_hash, fingerprint
+from monitor.text import _TOKEN_RE, strip_boilerplate
+
+if dedup.ACCELERATED:
+    from monitor import _fastprint
 
 SEED = (Path(__file__).resolve().parent.parent / "seeds/000_0023912365e1bf7c.txt").read_text(
     encoding="utf-8"
@@ -206,3 +212,82 @@ def test_short_items_are_shingled_from_the_title_and_empty_text_never_matches() 
     short = fp("زلزال بقوة 6 درجات يضرب جنوب تركيا", "", "x")
     assert short.words == 7
     assert list(short.numbers) == [6]
+
+
+# --- the C accelerator (monitor/_fastprint.c) gives the reference path's exact results -------
+
+needs_c = pytest.mark.skipif(
+    not dedup.ACCELERATED,
+    reason="monitor._fastprint is not built (no compiler at install): only the Python path runs",
+)
+DATA = Path(__file__).resolve().parent / "data"
+EDGE_TEXTS = [
+    "",
+    "كلمة",
+    "شركةTesla تعلن 3 نتائج",  # scripts with no space between them: two words
+    "بلغ العدد ١٢٣ و۴۵ و 12345678901234567890123 و 007 شخصا",  # digits of every kind, long
+    "سعر ٣٫٥ دولار، ① ² ½ ፩ 1፩ 𝟙𝟚 a_b_1 __ x²",  # non-decimal digits (፩ used to raise)
+    "مُوسْكُو\u200fموسكو ـــ ﻻ ﷲ ﷺ ™ 𝐀𝐁 😀 𐌰𐌱 \U00020000 ß İ ﬁ",  # marks, ligatures, astral
+    "word " * 3 + "كلمة طويلة جدا " + "أ" * 40 + " " + "\U00010400" * 3,  # long and wide words
+]
+
+
+def _texts() -> list[tuple[str, str]]:
+    """(title, stripped body) pairs: the seed article's variants, the 352 real pairs, the
+    match evaluation's sentences, and edge cases."""
+    out = [(t, strip_boilerplate(b).text) for (t, b, _), _, _ in CASES]
+    out += [(t, strip_boilerplate(b).text) for _, (t, b, _), _ in CASES]
+    out += [("عنوان", SEED), ("", SEED), (SEED, ""), ("t", EMBEDDED)]
+    for line in (DATA / "dedup_pairs.jsonl").read_text(encoding="utf-8").splitlines():
+        pair = json.loads(line)
+        out += [(pair[s]["title"], strip_boilerplate(pair[s]["body"]).text) for s in "ab"]
+    for line in (DATA / "match_eval.tsv").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            text = line.split("\t")[-1]
+            out += [(text, ""), ("", text), (text[:20], text)]
+    out += [(t, b) for t in EDGE_TEXTS[:3] for b in EDGE_TEXTS]
+    return out
+
+
+@needs_c
+def test_c_fingerprints_are_byte_identical_to_the_python_path() -> None:
+    texts = _texts()
+    assert len(texts) > 1500
+    for title, body in texts:
+        py = dedup._fingerprint_py(title, body, "x", T0)
+        c = dedup._fingerprint_c(title, body, "x", T0)
+        assert c.to_bytes() == py.to_bytes(), (title[:40], body[:80])
+        assert c == py
+
+
+@needs_c
+def test_c_tokenizer_gives_the_words_of_monitor_text_for_every_code_point() -> None:
+    everything = "".join(chr(cp) for cp in range(0x110000) if not 0xD800 <= cp < 0xE000)
+    for sep in ("", " ", "a", "ب", "1"):
+        text = sep.join(everything[i : i + 7] for i in range(0, len(everything), 7))
+        assert _fastprint.words(text) == _TOKEN_RE.findall(text), repr(sep)
+
+
+def test_decimal_digits_of_any_script_are_numbers_and_other_digits_are_not() -> None:
+    # ፩ (Ethiopic one) is a digit that int() refuses: it used to make fingerprint() raise.
+    f = fp("", "قتل ፩ و 1፩ و ٣ و 12 شخصا في الهجوم", "x")
+    assert list(f.numbers) == [3, 12]
+
+
+@needs_c
+def test_c_postings_and_counts_are_the_python_index_exactly() -> None:
+    indexes = [StoryIndex(), StoryIndex()]
+    indexes[1]._c = None  # the reference path
+    fps = [dedup._fingerprint_py(t, b, f"o{i % 3}", T0 + i) for i, (t, b) in enumerate(_texts())]
+    for i, f in enumerate(fps[:800]):
+        for index in indexes:
+            index.add(f"i{i}", f"s{i}", f)
+        if i % 100 == 99:
+            for index in indexes:
+                index.expire(T0 + i - 300)
+    c, py = indexes
+    assert c._buckets == py._buckets
+    for f in fps:
+        assert list(c._counts(f)[0].items()) == list(py._counts(f)[0].items())
+        assert c._counts(f)[1] == py._counts(f)[1]
+        assert c.explain(f, T0 + 900) == py.explain(f, T0 + 900)

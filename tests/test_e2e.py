@@ -8,13 +8,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT, WEBHOOK_SECRET
 from tests.feedgen import FakeItem, rss
+from tests.helpers import wait_for
 from tests.servers import FeedServer, SlackServer, WebhookReceiver
 
 pytestmark = pytest.mark.slow
@@ -46,15 +46,6 @@ watchlists:
     any: [زيلينسكي]
     notify: [desk, archive]
 """
-
-
-def wait_for(cond: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def start(cfg: Path, log: Path) -> subprocess.Popen[bytes]:

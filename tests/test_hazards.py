@@ -29,7 +29,6 @@ from monitor.daemon import build_notifiers
 from monitor.errors import ConfigError, FetchError, StoreError
 from monitor.fetch import Fetcher, redirect_refusal
 from monitor.models import FeedState
-from monitor.notify import Notifier
 from monitor.notify.slack import SlackNotifier
 from monitor.parse import parse_feed
 from monitor.pipeline import NOTICE, RETRY_LADDER, Pipeline, Sender
@@ -37,6 +36,7 @@ from monitor.store.sqlite import SQLiteStore
 from tests import hostile
 from tests.conftest import ROOT, WEBHOOK_SECRET
 from tests.feedgen import FakeItem, rss
+from tests.helpers import Clock, close
 from tests.servers import FeedServer, LocalServer, Request, Response, WebhookReceiver
 
 TOKEN = "xoxb-test-token"  # noqa: S105 - a test-only token
@@ -241,14 +241,6 @@ def test_every_case_has_a_test() -> None:
 # --- helpers ---------------------------------------------------------------------------------
 
 
-class Clock:
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-
 def config(
     tmp_path: Path,
     feeds: Mapping[str, str],
@@ -296,15 +288,6 @@ def items(n: int, now: float, word: str = "موسكو", start: int = 0) -> list[
         )
         for i in range(start, start + n)
     ]
-
-
-async def close(*things: Fetcher | Mapping[str, Notifier]) -> None:
-    for t in things:
-        if isinstance(t, Fetcher):
-            await t.aclose()
-        else:
-            for n in t.values():
-                await n.aclose()
 
 
 def run(coro):  # type: ignore[no-untyped-def]

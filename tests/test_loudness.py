@@ -17,6 +17,7 @@ from monitor.pipeline import Pipeline, Sender
 from monitor.store.sqlite import SQLiteStore
 from tests.conftest import WEBHOOK_SECRET
 from tests.feedgen import FakeItem, rss
+from tests.helpers import Clock
 from tests.servers import FeedServer, WebhookReceiver
 
 
@@ -115,14 +116,6 @@ watchlists:
     max_per_hour: 2
     notify: [hook]
 """
-
-
-class Clock:
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 def test_digests_quiet_hours_urgent_and_cap(

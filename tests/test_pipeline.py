@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -13,11 +12,11 @@ import pytest
 from monitor.config import Config, loads
 from monitor.daemon import build_notifiers
 from monitor.fetch import Fetcher
-from monitor.notify import Notifier
 from monitor.pipeline import Pipeline, Sender
 from monitor.store.sqlite import SQLiteStore
 from tests.conftest import WEBHOOK_SECRET
 from tests.feedgen import FakeItem, rss
+from tests.helpers import Clock, close
 from tests.servers import FeedServer, Response, WebhookReceiver
 
 CONFIG = """\
@@ -38,14 +37,6 @@ watchlists:
 """
 
 
-class Clock:
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-
 def setup(tmp_path: Path, feeds: FeedServer, hook: WebhookReceiver) -> Config:
     text = CONFIG.format(
         db=tmp_path / "m.db",
@@ -61,12 +52,6 @@ def item(n: int, title: str, published: float, link: str | None = None) -> FakeI
     return FakeItem(
         f"g-{n}", title, title + " والتفاصيل في النص.", link or f"https://a.example/{n}", published
     )
-
-
-async def close(fetcher: Fetcher, notifiers: Mapping[str, Notifier]) -> None:
-    for n in notifiers.values():
-        await n.aclose()
-    await fetcher.aclose()
 
 
 def run(coro):  # type: ignore[no-untyped-def]
