@@ -11,7 +11,8 @@ README; skipped with a message when it is not there), all inside one 72 h window
   outlet would carry it: a rewritten title, one paragraph dropped, and boilerplate added (a tag
   list, an "إقرأ أيضاً" section carrying another story's first paragraph, a related list).
 
-Reports items/s of fingerprint + find + add on one core, per second of the process's CPU time
+Reports which path runs (the C accelerator monitor/_fastprint.c, or pure Python where it was
+not built), items/s of fingerprint + find + add on one core, per second of the process's CPU time
 and of wall time, with the load average before and after (on a shared machine wall time
 measures the neighbours too), the index's memory (tracemalloc of the index alone, filled with
 the same stream) and the process's peak RSS, and how many duplicates were joined to their story
@@ -33,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from monitor.dedup import Fingerprint, StoryIndex, fingerprint
+from monitor.dedup import ACCELERATED, Fingerprint, StoryIndex, fingerprint
 
 ANT = Path(__file__).resolve().parent.parent.parent / "shared/data/ant/ant-2018-03-01_21.jsonl.gz"
 OUTLETS = ("alarabia", "skynews", "france24", "CNN", "BBC", "aggregator")
@@ -91,6 +92,8 @@ def run(items: int, dup_share: float, seed: int) -> int:
     data = stream(rows, items, dup_share, rng)
     n_dup = sum(1 for d in data if d[5] is not None)
     print(f"stream: {len(data)} items, {n_dup} duplicates ({n_dup / len(data):.0%}), 72 h")
+    path = "C accelerator (monitor._fastprint)" if ACCELERATED else "pure Python (not built)"
+    print(f"path: {path}")
 
     index = StoryIndex()
     story: dict[str, str] = {}

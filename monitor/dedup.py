@@ -29,6 +29,14 @@ fit in tens of MB. The cost of `find` is proportional to the item's own shingles
 stop at `MAX_POSTINGS`, and a shingle carried by more live items than that is boilerplate and
 is ignored. `fingerprint` does no Python-level work per word: word facts come from a cached
 table through C `map`s, shingles are CPython tuple hashes filtered in C.
+
+Accelerator: where monitor/_fastprint.c was compiled at install (`ACCELERATED`), the per-word
+work (tokenizing the normalized text, the word cache, shingle hashing and sampling, head, lead,
+numbers) and the posting loops of `find` and `add` run in C; normalization, boilerplate
+stripping and each new word's facts (`_word_info`) stay here. The Python functions
+(`_fingerprint_py`, `StoryIndex._counts_py`, `_post_py`) are the reference: the C path gives
+byte-identical fingerprints and the same postings (tests/test_dedup.py), and is the fallback
+where there is no compiler.
 """
 
 from __future__ import annotations
@@ -42,9 +50,15 @@ from hashlib import blake2b
 from itertools import filterfalse
 from operator import itemgetter
 
-from monitor.text import strip_boilerplate, words
+from monitor.text import normalize, strip_boilerplate, words
+
+try:  # the optional C accelerator (setup.py builds it where a compiler is available)
+    from monitor import _fastprint
+except ImportError:  # pragma: no cover - a machine without a compiler: the Python path
+    _fastprint = None  # type: ignore[assignment]  # the module or None; callers test for None
 
 __all__ = [
+    "ACCELERATED",
     "SAMPLE",
     "Fingerprint",
     "K",
@@ -91,21 +105,27 @@ def _word_hash(w: str) -> int:
     return int.from_bytes(blake2b(w.encode(), digest_size=8).digest(), "little")
 
 
+def _word_info(w: str) -> tuple[int, int, int]:
+    """(64-bit hash, 16-bit content hash or -1 for a function word, slot hash) of one word."""
+    h = _word_hash(w)
+    return h, h & 0xFFFF if _is_name_like(w) else -1, _slot_hash(w)
+
+
 class _WordTable(dict[str, tuple[int, int, int]]):
-    """word -> (64-bit hash, 16-bit content hash or -1 for a function word, slot hash).
+    """word -> _word_info(word), for the Python path.
 
     A dict with __missing__, so `map(table.__getitem__, words)` runs in C; words repeat a lot.
-    Bounded: cleared before an item when it has grown past _WORD_TABLE_MAX entries.
+    Bounded: cleared before an item when it has grown past _WORD_TABLE_MAX entries. (The C
+    path keeps its own cache of the same facts, bounded the same way.)
     """
 
     def __missing__(self, w: str) -> tuple[int, int, int]:
-        h = _word_hash(w)
-        v = (h, h & 0xFFFF if _is_name_like(w) else -1, _slot_hash(w))
-        self[w] = v
+        v = self[w] = _word_info(w)
         return v
 
 
 _WORD_TABLE_MAX = 1 << 18
+ACCELERATED: bool = _fastprint is not None  # fingerprint's per-word work runs in C
 _WORDS = _WordTable()
 _HASH, _CONTENT, _SLOT = itemgetter(0), itemgetter(1), itemgetter(2)
 
@@ -206,6 +226,13 @@ def fingerprint(
     words the title is shingled instead. `extra_markers` are the feed's own boilerplate markers.
     """
     text = strip_boilerplate(body, extra_markers).text if body else ""
+    if _fastprint is not None:
+        return _fingerprint_c(title, text, outlet, at)
+    return _fingerprint_py(title, text, outlet, at)
+
+
+def _fingerprint_py(title: str, text: str, outlet: str, at: float) -> Fingerprint:
+    """The reference path (pure Python): `text` is the body with its boilerplate stripped."""
     toks = words(text)[:MAX_TOKENS]
     title_toks = words(title)
     if len(toks) < K:
@@ -229,9 +256,11 @@ def fingerprint(
     lead.update(title_content)
     head.discard(-1)
     lead.discard(-1)
-    nums = {int(w) & 0xFFFFFFFF for w in filter(str.isdigit, toks)}
-    title_nums = {int(w) & 0xFFFFFFFF for w in filter(str.isdigit, title_toks)}
-    lead_nums = {int(w) & 0xFFFFFFFF for w in filter(str.isdigit, toks[:LEAD_WORDS])}
+    # isdecimal, not isdigit: int() takes decimal digits of any script and raises on the other
+    # digits NFKC keeps (Ethiopic ፩), so the two differ only on words that used to raise.
+    nums = {int(w) & 0xFFFFFFFF for w in filter(str.isdecimal, toks)}
+    title_nums = {int(w) & 0xFFFFFFFF for w in filter(str.isdecimal, title_toks)}
+    lead_nums = {int(w) & 0xFFFFFFFF for w in filter(str.isdecimal, toks[:LEAD_WORDS])}
     lead_nums.update(title_nums)
     nums.update(title_nums)
     return Fingerprint(
@@ -245,6 +274,34 @@ def fingerprint(
         lead_numbers=array("I", sorted(lead_nums)),
         words=len(toks),
     )
+
+
+def _fingerprint_c(title: str, text: str, outlet: str, at: float) -> Fingerprint:
+    """`_fingerprint_py` with the per-word work in monitor/_fastprint.c (byte-identical:
+    tests/test_dedup.py). Normalization stays in Python; C tokenizes the normalized text like
+    monitor.text.words, caches each word's `_word_info`, and returns the arrays' bytes."""
+    if _fastprint is None:
+        raise RuntimeError("monitor._fastprint is not built (ACCELERATED is False)")
+    sh, head, lead, seq, nums, lead_nums, n = _fastprint.scan(
+        normalize(title),
+        normalize(text),
+        _word_info,
+        K,
+        SAMPLE,
+        LEAD_WORDS,
+        HEAD_WORDS,
+        MAX_TOKENS,
+        _WORD_TABLE_MAX,
+    )
+    shingles, head_a, lead_a, seq_a = array("Q"), array("H"), array("H"), array("H")
+    nums_a, lead_nums_a = array("I"), array("I")
+    shingles.frombytes(sh)
+    head_a.frombytes(head)
+    lead_a.frombytes(lead)
+    seq_a.frombytes(seq)
+    nums_a.frombytes(nums)
+    lead_nums_a.frombytes(lead_nums)
+    return Fingerprint(outlet, at, shingles, head_a, lead_a, seq_a, nums_a, lead_nums_a, n)
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,6 +448,8 @@ class StoryIndex:
         self._ages: list[tuple[float, int]] = []  # heap of (at, seq)
         self._next = 1
         self._outlets: dict[str, str] = {}  # one str object per outlet name
+        # The C postings loops (monitor/_fastprint.c), or None: the Python reference path.
+        self._c = _fastprint
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -437,6 +496,17 @@ class StoryIndex:
             self._purge()
         outlet = self._outlets.setdefault(fp.outlet, fp.outlet)
         self._entries[seq] = _Entry(item_id, story_id, outlet, fp.at, n, _pack(fp))
+        if self._c is not None:
+            self._c.post(self._buckets, fp.shingles.tobytes(), seq)
+        else:
+            self._post_py(fp, seq)
+        self._postings += n
+        self._live += n
+        self._by_item[item_id] = seq
+        heapq.heappush(self._ages, (fp.at, seq))
+
+    def _post_py(self, fp: Fingerprint, seq: int) -> None:
+        """Append fp's postings for item `seq` (the reference path of _fastprint.post)."""
         buckets = self._buckets
         raw = fp.shingles.tobytes()  # little-endian: bytes 3-7 of each are the key
         tag = seq.to_bytes(3, "little")
@@ -448,10 +518,6 @@ class StoryIndex:
             else:
                 bucket += tag
                 bucket += raw[8 * i + 3 : 8 * i + 8]
-        self._postings += n
-        self._live += n
-        self._by_item[item_id] = seq
-        heapq.heappush(self._ages, (fp.at, seq))
 
     def expire(self, now: float) -> int:
         """Forget items published before `now - window`; returns how many were forgotten."""
@@ -468,6 +534,12 @@ class StoryIndex:
 
     def _counts(self, fp: Fingerprint) -> tuple[dict[int, int], int]:
         """Shared sampled shingles per live item, and how many of fp's shingles were ignored."""
+        if self._c is not None:
+            return self._c.probe(self._buckets, fp.shingles.tobytes(), self._entries, MAX_POSTINGS)
+        return self._counts_py(fp)
+
+    def _counts_py(self, fp: Fingerprint) -> tuple[dict[int, int], int]:
+        """The reference path of _fastprint.probe (the same counts, in the same order)."""
         buckets, entries = self._buckets, self._entries
         counts: dict[int, int] = {}
         ignored = 0
