@@ -169,7 +169,9 @@ def _duration(seconds: float) -> str | int | float:
 def _scalar(value: Any, *, flow: bool = False) -> str:
     """A YAML scalar that reads back as `value`: plain when that is safe, else double-quoted."""
     if isinstance(value, float):
-        return format(value, ".17f").rstrip("0")
+        # PyYAML's own representation reads back to the same float (repr digits, and a
+        # ".0" in the mantissa where YAML 1.1 needs one: 1.0e-05)
+        return yaml.safe_dump(value).splitlines()[0]
     if isinstance(value, int):
         return str(value)
     s = str(value)
