@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from tests.servers import FeedServer, SlackServer, WebhookReceiver
+
 # In CI the property tests run a fixed sequence of examples (derandomized), so a submission's
 # verdict does not depend on the luck of the draw; locally they explore new examples each run.
 settings.register_profile("ci", derandomize=True, database=None)
 if os.environ.get("CI"):
     settings.load_profile("ci")
-
-from tests.servers import FeedServer, SlackServer, WebhookReceiver
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
