@@ -178,3 +178,15 @@ def test_shipped_configs_are_valid(name: str) -> None:
 def test_default_config_uses_console(tmp_path: Path) -> None:
     cfg = load(str(ROOT / "config" / "monitor.yaml"), env={})
     assert {d.type for d in cfg.destinations.values()} == {"console"}
+
+
+def test_the_readme_config_reference_is_a_valid_config() -> None:
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Configuration") :]
+    example = re.search(r"```yaml\n(.*?)```", section, re.S)
+    assert example is not None
+    cfg = loads(example.group(1), path="README.md", env=ENV)
+    assert cfg.watchlists[0].loudness.digest_every == 3600
+    assert cfg.raw.http is not None
