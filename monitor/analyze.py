@@ -18,6 +18,7 @@ from monitor.identity import make_item
 from monitor.match import Matcher
 from monitor.models import FeedSpec, Item, Match
 from monitor.parse import parse_feed
+from monitor.text import strip_boilerplate
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,8 @@ def analyze(
                 boilerplate=spec.boilerplate,
             )
         # The daemon needs no body text after this (alerts carry title, summary and URL): not
-        # sending it back from the worker halves what crosses the process boundary.
-        out.append(Analyzed(replace(item, content=""), fp, at, matches))
+        # sending it back from the worker halves what crosses the process boundary. The summary
+        # a desk reads in an alert is the story's own text, without credit lines and teasers.
+        summary = strip_boilerplate(item.summary, spec.boilerplate).text if item.summary else ""
+        out.append(Analyzed(replace(item, summary=summary, content=""), fp, at, matches))
     return out

@@ -42,3 +42,16 @@ def test_old_items_are_neither_matched_nor_fingerprinted() -> None:
     assert by_guid["week"].fingerprint is None, "older than the story window"
     assert by_guid["future"].at == now, "a date in the future is clamped to now"
     assert [m.watchlist for m in by_guid["future"].matches] == ["moscow"]
+
+
+def test_the_summary_an_alert_shows_is_the_story_without_its_boilerplate() -> None:
+    now = time.time()
+    summary = (
+        "إعداد: فرانس24 تابِع إعلان اقرأ المزيد\n"
+        "أجرى وزير الجيوش الفرنسي اتصالا مع نظيره الروسي في موسكو."
+    )
+    doc = rss([FakeItem("g", "اتصال في موسكو", summary, "https://x.example/1", now)])
+    (a,) = analyze(doc, spec=SPEC, content_type=None, max_items=10, now=now, matcher=MATCHER)
+    assert "إعداد" not in a.item.summary, "the credit line is boilerplate"
+    assert a.item.summary.startswith("أجرى وزير الجيوش الفرنسي")
+    assert a.item.content == "", "the body stays in the worker"
