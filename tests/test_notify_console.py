@@ -127,3 +127,29 @@ def test_closed_stream_is_retryable_error() -> None:
     with pytest.raises(NotifyError) as info:
         asyncio.run(notifier.send(delivery))
     assert not info.value.permanent
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            "https://www.france24.com/ar/%D9%88%D8%B2%D9%8A%D8%B1",
+            "https://www.france24.com/ar/وزير",
+        ),
+        ("https://x.example/a%20b", "https://x.example/a%20b"),
+        ("https://x.example/%E2%80%AEevil", "https://x.example/%E2%80%AEevil"),
+        ("https://x.example/%FF", "https://x.example/%FF"),
+        ("https://x.example/plain", "https://x.example/plain"),
+    ],
+    ids=[
+        "arabic-path-shown-as-written",
+        "a-space-stays-encoded",
+        "a-bidi-override-stays-encoded",
+        "invalid-utf8-stays-encoded",
+        "nothing-to-decode",
+    ],
+)
+def test_urls_are_shown_readable_when_safe(url: str, shown: str) -> None:
+    from monitor.notify.console import _readable
+
+    assert _readable(url) == shown

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sys
 from typing import TextIO
+from urllib.parse import unquote
 
 from monitor.errors import NotifyError
 from monitor.models import DIGEST, Alert, Delivery, alert_from_payload
@@ -30,6 +31,20 @@ RULE_WIDTH = 60
 
 def _f(text: str, limit: int = FIELD_MAX) -> str:
     return truncate(clean(text, limit_hint=limit), limit)
+
+
+def _readable(url: str) -> str:
+    """An Arabic path as a reader writes it (%D9%85... -> م...), when it decodes to plain
+    printable text; else the URL as it is, so nothing can hide in the decoded form."""
+    try:
+        decoded = unquote(url, errors="strict")
+    except UnicodeDecodeError:
+        return url
+    if decoded == url or not decoded.isprintable() or any(c.isspace() for c in decoded):
+        return url
+    if any("\u2066" <= c <= "\u2069" or "\u202a" <= c <= "\u202e" for c in decoded):
+        return url
+    return decoded
 
 
 def render(alert: Alert) -> str:
@@ -47,7 +62,7 @@ def render(alert: Alert) -> str:
     lines.append(f"Title:     {_f(item.title) or '(untitled)'}")
     url = safe_url(item.url)
     if url:
-        lines.append(f"URL:       {url}")
+        lines.append(f"URL:       {_readable(url)}")
     lines.append(f"Feed:      {_f(item.feed, 120)}")
     if item.published is not None:
         lines.append(f"Published: {item.published.strftime('%Y-%m-%d %H:%M %Z').strip()}")
