@@ -286,7 +286,9 @@ def config_yaml(feeds: list[tuple[str, str]], db: str, timeout: float, concurren
     lines = "\n".join(f"  - {{url: '{u}', name: '{n}'}}" for n, u in feeds)
     return (
         f"storage: sqlite:///{db}\n"
-        f"poll: {{interval: 5m, timeout: {timeout:g}s, jitter: 0, concurrency: {concurrency}}}\n"
+        f"poll: {{interval: 5m, timeout: {timeout:g}s, jitter: 0, concurrency: {concurrency},"
+        # every feed is on 127.0.0.1 here, standing for as many outlets: no per-host limit
+        f" per_host: {concurrency}}}\n"
         "max_age: 7d\n"
         "destinations:\n  screen: {type: console}\n"
         f"feeds:\n{lines}\n{WATCHLISTS_YAML}"

@@ -82,7 +82,9 @@ def config_yaml(urls: list[str], db: str, concurrency: int) -> str:
     feeds = "\n".join(f"  - {{url: '{u}', name: f{i}}}" for i, u in enumerate(urls))
     return (
         f"storage: sqlite:///{db}\n"
-        f"poll: {{interval: 5m, timeout: 20s, jitter: 0, concurrency: {concurrency}}}\n"
+        f"poll: {{interval: 5m, timeout: 20s, jitter: 0, concurrency: {concurrency},"
+        # every feed is on 127.0.0.1 here, standing for as many outlets: no per-host limit
+        f" per_host: {concurrency}}}\n"
         "max_age: 7d\n"
         "destinations:\n  screen: {type: console}\n"
         f"feeds:\n{feeds}\n{WATCHLISTS_YAML}"

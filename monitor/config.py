@@ -77,6 +77,7 @@ class PollConfig(_Strict):
     jitter: Delay = 10.0  # each poll starts up to this much later, spreading load
     max_backoff: Duration = 3600.0  # a failing feed is retried at least this often
     concurrency: int = Field(default=32, ge=1, le=1024)
+    per_host: int = Field(default=8, ge=1, le=1024)  # fetches to one host at once
     max_items: int = Field(default=200, ge=1, le=10000)  # new items taken from one feed per poll
     unhealthy_after: int = Field(default=10, ge=1)  # failures in a row before a feed is unhealthy
     # Redirects onto loopback, link-local or private addresses are refused unless the feed's own

@@ -184,7 +184,11 @@ class Daemon:
         self.config = config
         tune_gc()
         self.store = store or open_store(config.storage, lock=True)
-        self.fetcher = Fetcher(allow_private=config.raw.poll.allow_private)
+        self.fetcher = Fetcher(
+            allow_private=config.raw.poll.allow_private,
+            max_per_host=config.raw.poll.per_host,
+            max_connections=max(config.raw.poll.concurrency, 8),
+        )
         self.pool = ParsePool(deadline=config.raw.poll.parse_timeout) if use_pool else None
         self.notifiers: Mapping[str, Notifier] = build_notifiers(config)
         self.wake = asyncio.Event()

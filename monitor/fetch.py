@@ -223,8 +223,12 @@ class Fetcher:
         block_private: bool = False,
         allow_private: bool = False,
         max_connections: int = 64,
+        max_per_host: int | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self.max_per_host = max_per_host
+        self._slots_loop: asyncio.AbstractEventLoop | None = None
+        self._slots: dict[str, asyncio.Semaphore] = {}
         self.max_redirects = max_redirects
         self.max_raw_bytes = max_raw_bytes
         self.max_decoded_bytes = max_decoded_bytes
@@ -296,8 +300,30 @@ class Fetcher:
             host = urlsplit(target).hostname or ""
             raise FetchError(feed, f"{refusal}: {host}", retryable=False)
 
+    def _host_slots(self, url: str) -> asyncio.Semaphore | None:
+        if self.max_per_host is None:
+            return None
+        loop = asyncio.get_running_loop()
+        if self._slots_loop is not loop:  # semaphores belong to one event loop
+            self._slots_loop, self._slots = loop, {}
+        host = (urlsplit(url).hostname or "").lower()
+        slots = self._slots.get(host)
+        if slots is None:
+            slots = self._slots[host] = asyncio.Semaphore(self.max_per_host)
+        return slots
+
     async def fetch(self, spec: FeedSpec, state: FeedState) -> FetchResult:
-        """Fetch one feed with conditional GET, within `spec.timeout` for the whole exchange."""
+        """Fetch one feed with conditional GET, within `spec.timeout` for the whole exchange.
+        At most `max_per_host` fetches to one host run at once (an outlet serving dozens of
+        feeds from one host is not hit by all of them together); the wait for a slot is not
+        counted against the deadline."""
+        slots = self._host_slots(spec.url)
+        if slots is None:
+            return await self._fetch_within_deadline(spec, state)
+        async with slots:
+            return await self._fetch_within_deadline(spec, state)
+
+    async def _fetch_within_deadline(self, spec: FeedSpec, state: FeedState) -> FetchResult:
         started = time.monotonic()
         try:
             async with asyncio.timeout(spec.timeout):

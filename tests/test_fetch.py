@@ -360,3 +360,34 @@ def test_backoff_never_polls_faster_than_the_interval() -> None:
 )
 def test_parse_retry_after_edges(value: str, expected: float | None) -> None:
     assert parse_retry_after(value, NOW, 60.0) == expected
+
+
+def test_at_most_per_host_fetches_to_one_host_at_once() -> None:
+    """Issue 5: per-host concurrency. Eight feeds on one host, two slots: the server never
+    sees more than two requests at once, and every feed is fetched."""
+    import threading
+    import time as _time
+
+    lock = threading.Lock()
+    active = peak = 0
+
+    def slow(req: Request) -> Response:
+        nonlocal active, peak
+        with lock:
+            active += 1
+            peak = max(peak, active)
+        _time.sleep(0.05)
+        with lock:
+            active -= 1
+        return Response(200, b"<rss version='2.0'><channel><title>t</title></channel></rss>")
+
+    async def go(url: str) -> list[int]:
+        fetcher = Fetcher(max_per_host=2)
+        specs = [FeedSpec(f"{url}/f{i}.xml", f"f{i}", 60.0, 10.0) for i in range(8)]
+        results = await asyncio.gather(*(fetcher.fetch(s, FeedState(s.url)) for s in specs))
+        await fetcher.aclose()
+        return [r.status for r in results]
+
+    with LocalServer(slow) as server:
+        assert asyncio.run(go(server.url)) == [200] * 8
+    assert peak == 2
