@@ -179,6 +179,11 @@ def _iso(ts: float) -> str:
 def cmd_replay(args: argparse.Namespace) -> int:
     from monitor.replay import replay
 
+    if args.dead_letters:
+        return _replay_dead_letters(args)
+    if not args.items:
+        print("monitor replay: name archive files, or --dead-letters", file=sys.stderr)
+        return 2
     config = _load(args)
     store = _open_store(config)
     counts = {"items": 0, "stories": 0, "alerts": 0}
@@ -243,6 +248,24 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
 
 def _colour() -> bool:
     return sys.stdout.isatty() and os.environ.get("NO_COLOR") is None
+
+
+def _replay_dead_letters(args: argparse.Namespace) -> int:
+    """`monitor replay --dead-letters [ID...]`: send dead letters again (all, or these delivery
+    ids), like `monitor deliveries --retry`."""
+    try:
+        ids = [int(i) for i in args.items] or None
+    except ValueError:
+        print("monitor replay --dead-letters: delivery ids are numbers", file=sys.stderr)
+        return 2
+    config = _load(args)
+    store = _open_store(config)
+    try:
+        n = store.requeue(ids)
+    finally:
+        store.close()
+    print(f"{n} dead letters queued again; the running daemon sends them within seconds")
+    return 0 if n else 1
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -312,7 +335,17 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_story)
     rp = add("replay", "backtest watchlists and story grouping on archive files; sends nothing")
-    rp.add_argument("items", nargs="+", help="RSS/Atom files or JSONL files of items, in order")
+    rp.add_argument(
+        "items",
+        nargs="*",
+        help="RSS/Atom files or JSONL files of items, in order (or, with "
+        "--dead-letters, delivery ids)",
+    )
+    rp.add_argument(
+        "--dead-letters",
+        action="store_true",
+        help="instead: send dead letters again (all, or the delivery ids given)",
+    )
     rp.add_argument("--json", action="store_true", help="one JSON object per item")
     rp.set_defaults(func=cmd_replay)
     ss = add("status", "every feed's health, the outbox and dead letters")

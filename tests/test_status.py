@@ -75,10 +75,13 @@ def test_status_and_dead_letters_round_trip(
     assert len(dead) == 1
     assert dead[0]["state"] == "dead"
     assert "HTTP 400" in dead[0]["error"]
-    assert monitor("-c", str(cfg), "deliveries", "--retry", str(dead[0]["id"])).returncode == 0
+    # `monitor replay --dead-letters ID` and `monitor deliveries --retry ID` are the same verb
+    assert monitor("-c", str(cfg), "replay", "--dead-letters", str(dead[0]["id"])).returncode == 0
     assert monitor("-c", str(cfg), "poll-once").returncode == 0  # delivers the requeued one
     assert json.loads(monitor("-c", str(cfg), "deliveries", "--json").stdout) == []
     ids = [h["webhook-id"] for h, _, _ in webhook_receiver.received]
     assert len(ids) == 2
     assert ids[0] == ids[1], "the same alert id when a dead letter is sent again"
     assert monitor("-c", str(cfg), "deliveries", "--retry-all").returncode == 1  # none left
+    assert monitor("-c", str(cfg), "replay", "--dead-letters").returncode == 1  # the same verb
+    assert monitor("-c", str(cfg), "replay").returncode == 2  # neither files nor dead letters
