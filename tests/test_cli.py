@@ -87,3 +87,31 @@ def test_demo_alerts_the_story_not_the_boilerplate() -> None:
     watchlists = sorted(b.split(" ", 1)[0] for b in blocks)
     assert watchlists == ["islamic-state", "moscow"]
     assert "outcome=unchanged" in p.stderr or "alerts=0" in p.stderr
+
+
+def test_log_format_json_is_one_object_per_line(tmp_path: Path) -> None:
+    """Issue 6: `--log-format json` for machines; every line parses, with level and message."""
+    import time
+
+    from tests.feedgen import FakeItem, rss
+    from tests.servers import FeedServer
+
+    with FeedServer() as server:
+        url = server.publish("/a.xml", rss([FakeItem("1", "موسكو", "نص", None, time.time())]))
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text(
+            f"storage: sqlite:///{tmp_path}/m.db\nfeeds:\n  - {{url: '{url}', name: a}}\n"
+            f"  - {{url: '{server.url}/missing.xml', name: b}}\n"
+            "destinations: {screen: {type: console}}\n"
+            "watchlists: [{name: w, any: [موسكو], notify: [screen]}]\n",
+            encoding="utf-8",
+        )
+        p = monitor("-c", str(cfg), "--log-format", "json", "poll-once")
+    assert p.returncode == 0, p.stderr
+    events = [json.loads(line) for line in p.stderr.splitlines() if line.strip()]
+    assert events, "something was logged"
+    assert all({"ts", "level", "msg"} <= set(e) for e in events)
+    msgs = " ".join(e["msg"] for e in events)
+    assert "feed=a outcome=new" in msgs
+    assert "feed=b outcome=error" in msgs
+    assert any(e["level"] == "warning" for e in events)
