@@ -147,17 +147,20 @@ class Pipeline:
         self.metrics.fetched(result.elapsed)
         next_at = now + spec.interval
 
-        def nothing_new(status: str) -> PollReport:
-            outcome = FeedOutcome(
+        def succeeded(status: str, body_hash: str | None = None) -> FeedOutcome:
+            return FeedOutcome(
                 spec.url,
                 ok=True,
                 etag=result.etag,
                 last_modified=result.last_modified,
+                body_hash=body_hash,
                 next_poll_at=next_at,
                 at=now,
                 status=status,
             )
-            self._settle(spec, state, outcome, [], [])
+
+        def nothing_new(status: str) -> PollReport:
+            self._settle(spec, state, succeeded(status), [], [])
             return PollReport(
                 spec.name, status, next_in=spec.interval, elapsed=time.monotonic() - started
             )
@@ -177,17 +180,7 @@ class Pipeline:
         fresh = [a for a in items if not any(k in seen for k in a.item.keys)]
         self._expire(now)
         outbox, new_items, indexed, touched = self._decide(spec, fresh, now)
-        outcome = FeedOutcome(
-            spec.url,
-            ok=True,
-            etag=result.etag,
-            last_modified=result.last_modified,
-            body_hash=body_hash,
-            next_poll_at=next_at,
-            at=now,
-            status="new",
-        )
-        res = self._settle(spec, state, outcome, new_items, outbox)
+        res = self._settle(spec, state, succeeded("new", body_hash), new_items, outbox)
         self.metrics.ingested(spec.name, new_items, outbox, res.alerts_added)
         for sid, known in touched.items():  # committed: remember them for the next copies
             self._remember(sid, known)
