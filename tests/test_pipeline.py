@@ -37,7 +37,10 @@ watchlists:
 """
 
 
-def setup(tmp_path: Path, feeds: FeedServer, hook: WebhookReceiver) -> Config:
+def setup(
+    tmp_path: Path, feeds: FeedServer, hook: WebhookReceiver, poll: str = "", more: str = ""
+) -> Config:
+    """CONFIG for these servers; `poll` adds keys to the poll mapping, `more` top-level YAML."""
     text = CONFIG.format(
         db=tmp_path / "m.db",
         a=feeds.url + "/a.xml",
@@ -45,7 +48,9 @@ def setup(tmp_path: Path, feeds: FeedServer, hook: WebhookReceiver) -> Config:
         hook=hook.url,
         secret=WEBHOOK_SECRET,
     )
-    return loads(text, env={})
+    if poll:
+        text = text.replace("max_backoff: 10m}", f"max_backoff: 10m, {poll}}}")
+    return loads(text + more, env={})
 
 
 def item(n: int, title: str, published: float, link: str | None = None) -> FakeItem:
@@ -228,14 +233,9 @@ def test_permanent_failures_become_dead_letters(
 def test_hazard_21_unhealthy_feed_is_reported_once_and_recovery_too(
     tmp_path: Path, feed_server: FeedServer, webhook_receiver: WebhookReceiver
 ) -> None:
-    text = CONFIG.format(
-        db=tmp_path / "m.db",
-        a=feed_server.url + "/a.xml",
-        b=feed_server.url + "/b.xml",
-        hook=webhook_receiver.url,
-        secret=WEBHOOK_SECRET,
-    ).replace("max_backoff: 10m}", "max_backoff: 10m, unhealthy_after: 3}")
-    cfg = loads(text + "operator: [archive]\n", env={})
+    cfg = setup(
+        tmp_path, feed_server, webhook_receiver, "unhealthy_after: 3", "operator: [archive]\n"
+    )
     store = SQLiteStore(str(tmp_path / "m.db"))
     feed_server.overrides["/b.xml"] = lambda req: Response(410, b"gone")
     clock = Clock(time.time())
@@ -279,14 +279,7 @@ def test_hazard_07_items_over_the_per_poll_cap_are_suppressed_and_the_operator_t
 ) -> None:
     now = time.time()
     feed_server.publish("/a.xml", rss([item(i, f"موسكو {i}", now - 100 - i) for i in range(8)]))
-    text = CONFIG.format(
-        db=tmp_path / "m.db",
-        a=feed_server.url + "/a.xml",
-        b=feed_server.url + "/b.xml",
-        hook=webhook_receiver.url,
-        secret=WEBHOOK_SECRET,
-    ).replace("max_backoff: 10m}", "max_backoff: 10m, max_items: 5}")
-    cfg = loads(text + "operator: [archive]\n", env={})
+    cfg = setup(tmp_path, feed_server, webhook_receiver, "max_items: 5", "operator: [archive]\n")
     store = SQLiteStore(str(tmp_path / "m.db"))
 
     async def go() -> None:
