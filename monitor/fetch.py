@@ -206,6 +206,21 @@ def redirect_refusal(origin: frozenset[str], target: frozenset[str]) -> str | No
     return f"redirect to a {'/'.join(bad)} address refused (set poll.allow_private to allow)"
 
 
+DRAIN_BYTES = 64 * 1024
+
+
+async def _drain(response: httpx.Response) -> None:
+    """Read a body we do not need to its end (at most DRAIN_BYTES), so that httpcore returns
+    the connection to the pool instead of closing it: a 304 has no body, but until its end is
+    read the connection is mid-response. Measured on benchmarks/poll.py's all-304 pass: without
+    this, every request opened a new TCP connection (docs/bench-poll.md)."""
+    read = 0
+    async for chunk in response.aiter_raw():
+        read += len(chunk)
+        if read > DRAIN_BYTES:
+            return  # not worth reading: aclose() drops the connection
+
+
 class Fetcher:
     """Fetches feeds through one shared `httpx.AsyncClient`. Inject `transport` (or a whole
     `client`) to swap the network layer in tests; the Fetcher closes only a client it made."""
@@ -388,6 +403,7 @@ class Fetcher:
         status = response.status_code
         h = response.headers
         if status == 304:
+            await _drain(response)
             return FetchResult(
                 url=feed,
                 final_url=url,

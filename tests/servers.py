@@ -28,6 +28,7 @@ class Request:
     headers: dict[str, str]
     body: bytes
     at: float = field(default_factory=time.monotonic)
+    peer: tuple[str, int] = ("", 0)  # the client's address: one per TCP connection
 
 
 @dataclass
@@ -71,6 +72,7 @@ class LocalServer:
                     query=urllib.parse.parse_qs(parsed.query),
                     headers={k.lower(): v for k, v in self.headers.items()},
                     body=body,
+                    peer=(str(self.client_address[0]), int(self.client_address[1])),
                 )
                 with outer._lock:
                     outer.requests.append(req)

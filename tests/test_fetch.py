@@ -100,6 +100,23 @@ def test_conditional_get_round_trip_gives_304_and_keeps_validators(feed_server: 
     assert sent["if-modified-since"] == first.last_modified
 
 
+def test_a_304_leaves_the_connection_open_for_the_next_poll(feed_server: FeedServer) -> None:
+    # A 304 has no body, but httpcore keeps a connection only once the response's end is read:
+    # otherwise every conditional poll of a pass opened a new TCP connection.
+    url = feed_server.publish("/rss", RSS)
+
+    async def go() -> list[FetchResult]:
+        async with Fetcher() as f:
+            first = await f.fetch(spec(url), FeedState(url=url))
+            state = FeedState(url=url, etag=first.etag, last_modified=first.last_modified)
+            return [first] + [await f.fetch(spec(url), state) for _ in range(4)]
+
+    results = asyncio.run(go())
+    assert [r.status for r in results] == [200, 304, 304, 304, 304]
+    assert len(feed_server.requests) == 5
+    assert len({r.peer for r in feed_server.requests}) == 1
+
+
 def test_changed_document_after_304_is_fetched_again(feed_server: FeedServer) -> None:
     url = feed_server.publish("/rss", RSS)
     first = fetch(url)
