@@ -37,6 +37,11 @@ log = logging.getLogger("monitor")
 DEFAULT_DEADLINE = 20.0  # seconds of wall clock per document
 DEFAULT_MEMORY = 1 << 30  # bytes of address space per worker
 BACKSTOP = 5.0  # seconds past the deadline before the daemon gives up on a worker
+# Documents handed to the pool beyond one per worker: a worker that finishes a parse starts the
+# next at once instead of waiting for the event loop to collect the result and submit another
+# (measured on benchmarks/poll.py, docs/bench-poll.md). A queued document waits for at most one
+# parse ahead of it, so the daemon's backstop allows for that wait.
+QUEUED_PER_WORKER = 1
 
 
 class _Deadline(Exception):
@@ -142,10 +147,11 @@ class ParsePool:
         self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
 
     def _slots_for(self, loop: asyncio.AbstractEventLoop) -> asyncio.Semaphore:
-        """Documents wait here for a free worker, so the deadline counts only the parse, not
-        the queue: a healthy worker must not be killed for the length of the queue."""
+        """Documents wait here for a slot: one running and QUEUED_PER_WORKER waiting per worker.
+        The queue before the pool stays short, so the backstop bounds a document's wait and
+        parse together: a healthy worker must not be killed for the length of the queue."""
         if self._slots is None or self._slots[0] is not loop:
-            self._slots = (loop, asyncio.Semaphore(self.workers))
+            self._slots = (loop, asyncio.Semaphore(self.workers * (1 + QUEUED_PER_WORKER)))
         return self._slots[1]
 
     def _new_pool(self) -> ProcessPoolExecutor:
@@ -204,7 +210,7 @@ class ParsePool:
                     max_age,
                     window,
                 )
-                async with asyncio.timeout(self.deadline + BACKSTOP):
+                async with asyncio.timeout(self.deadline * (1 + QUEUED_PER_WORKER) + BACKSTOP):
                     result = await fut
             except TimeoutError:
                 self._replace(pool, f"{feed}: a worker did not return from a parse")
