@@ -1,8 +1,10 @@
 """SQLite store, the embedded default. I/O.
 
-WAL mode, one connection used from one thread, every write a short transaction. An instance lock
-(an exclusive flock on ``<db>.lock``) keeps a second daemon off the same file. A busy database
-(another process holding a write lock) is waited for up to `busy_timeout` before StoreError.
+WAL mode, one connection used from one thread, every write a short transaction; a second
+connection, in a thread of its own, copies the WAL back into the database (checkpoints) so that
+the caller (the daemon's event loop) does not. An instance lock (an exclusive flock on
+``<db>.lock``) keeps a second daemon off the same file. A busy database (another process holding
+a write lock) is waited for up to `busy_timeout` before StoreError.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ import fcntl
 import json
 import os
 import sqlite3
+import threading
 import time
 import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from monitor.errors import StoreError, StoreLockedError
 from monitor.identity import canonical_url
@@ -31,43 +34,53 @@ from monitor.store import (
     StoryItem,
 )
 
-SCHEMA_VERSION = 1
+_T = TypeVar("_T")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS feeds (
+# Version 2 writes fewer pages per poll (each new item dirties a page of every index it enters):
+# `item_keys` holds only an item's other keys (its id is found in `items`) in a WITHOUT ROWID
+# table, and `fingerprints` no longer has a unique index of its own (a fingerprint is written
+# only with its item's row, `_insert_items`). `_create` migrates a version 1 store.
+SCHEMA_VERSION = 2
+
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS feeds (
     url TEXT PRIMARY KEY,
     etag TEXT, last_modified TEXT, body_hash TEXT,
     error_streak INTEGER NOT NULL DEFAULT 0,
     next_poll_at REAL, last_success_at REAL, last_error_at REAL, last_error TEXT,
     last_status TEXT, polls INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS items (
+)""",
+    """CREATE TABLE IF NOT EXISTS items (
     id TEXT PRIMARY KEY,
     feed TEXT NOT NULL, feed_url TEXT NOT NULL, url TEXT, title TEXT NOT NULL,
     story_id TEXT NOT NULL, published_at REAL, seen_at REAL NOT NULL, reason TEXT
-);
-CREATE INDEX IF NOT EXISTS items_url ON items(url);
-CREATE TABLE IF NOT EXISTS fingerprints (
-    item_id TEXT PRIMARY KEY, story_id TEXT NOT NULL, outlet TEXT NOT NULL, at REAL NOT NULL,
+)""",
+    "CREATE INDEX IF NOT EXISTS items_url ON items(url)",
+    # one row per item, written with it (`_insert_items`); read and pruned by time only
+    """CREATE TABLE IF NOT EXISTS fingerprints (
+    item_id TEXT NOT NULL, story_id TEXT NOT NULL, outlet TEXT NOT NULL, at REAL NOT NULL,
     blob BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS fingerprints_at ON fingerprints(at);
-CREATE INDEX IF NOT EXISTS items_story ON items(story_id);
-CREATE INDEX IF NOT EXISTS items_seen ON items(seen_at);
-CREATE TABLE IF NOT EXISTS item_keys (key TEXT PRIMARY KEY, item_id TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS stories (
+)""",
+    "CREATE INDEX IF NOT EXISTS fingerprints_at ON fingerprints(at)",
+    "CREATE INDEX IF NOT EXISTS items_story ON items(story_id)",
+    "CREATE INDEX IF NOT EXISTS items_seen ON items(seen_at)",
+    # an item's keys besides its id (the id itself is looked up in items)
+    """CREATE TABLE IF NOT EXISTS item_keys (
+    key TEXT PRIMARY KEY, item_id TEXT NOT NULL
+) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS stories (
     id TEXT PRIMARY KEY, first_item TEXT NOT NULL, created_at REAL NOT NULL,
     updated_at REAL NOT NULL, items INTEGER NOT NULL DEFAULT 1
-);
-CREATE TABLE IF NOT EXISTS alerts (
+)""",
+    """CREATE TABLE IF NOT EXISTS alerts (
     id TEXT PRIMARY KEY, watchlist TEXT NOT NULL, story_id TEXT NOT NULL, item_id TEXT NOT NULL,
     type TEXT NOT NULL, created_at REAL NOT NULL, payload TEXT NOT NULL,
     parent TEXT  -- for a story update: the alert it updates (its thread)
-);
-CREATE INDEX IF NOT EXISTS alerts_story ON alerts(story_id, watchlist);
-CREATE INDEX IF NOT EXISTS alerts_recent ON alerts(watchlist, created_at);
-CREATE TABLE IF NOT EXISTS deliveries (
+)""",
+    "CREATE INDEX IF NOT EXISTS alerts_story ON alerts(story_id, watchlist)",
+    "CREATE INDEX IF NOT EXISTS alerts_recent ON alerts(watchlist, created_at)",
+    """CREATE TABLE IF NOT EXISTS deliveries (
     id INTEGER PRIMARY KEY,
     alert_id TEXT NOT NULL REFERENCES alerts(id), destination TEXT NOT NULL,
     state TEXT NOT NULL CHECK (state IN ('pending', 'sending', 'done', 'dead')),
@@ -75,16 +88,100 @@ CREATE TABLE IF NOT EXISTS deliveries (
     last_error TEXT, ref TEXT, done_at REAL,
     digest TEXT,  -- deliveries with the same key go out as one digest message
     UNIQUE (alert_id, destination)
-);
-CREATE INDEX IF NOT EXISTS deliveries_digest ON deliveries(destination, digest);
-CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(state, next_at);
-"""
+)""",
+    "CREATE INDEX IF NOT EXISTS deliveries_digest ON deliveries(destination, digest)",
+    "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(state, next_at)",
+)
+
+# Version 1 -> 2, table by table, inside the opening transaction (the others are unchanged).
+MIGRATE_1_TO_2 = {
+    "item_keys": (
+        "CREATE TABLE item_keys_v2 (key TEXT PRIMARY KEY, item_id TEXT NOT NULL) WITHOUT ROWID",
+        "INSERT INTO item_keys_v2 SELECT key, item_id FROM item_keys WHERE key <> item_id",
+        "DROP TABLE item_keys",
+        "ALTER TABLE item_keys_v2 RENAME TO item_keys",
+    ),
+    "fingerprints": (
+        """CREATE TABLE fingerprints_v2 (
+    item_id TEXT NOT NULL, story_id TEXT NOT NULL, outlet TEXT NOT NULL, at REAL NOT NULL,
+    blob BLOB NOT NULL
+)""",
+        "INSERT INTO fingerprints_v2 SELECT item_id, story_id, outlet, at, blob FROM fingerprints"
+        " ORDER BY at",
+        "DROP TABLE fingerprints",  # and its index fingerprints_at (SCHEMA makes it again)
+        "ALTER TABLE fingerprints_v2 RENAME TO fingerprints",
+    ),
+}
+
+
+# Checkpoints (copying the WAL's committed pages back into the database file, with two fsyncs)
+# run in a thread of their own (`_Checkpointer`), off the event loop, once about CHECKPOINT_ROWS
+# rows were written since the last one (~2 pages a row: SQLite's default of 1,000 pages). Should
+# that thread fall behind, the store's own connection checkpoints once the WAL holds
+# `wal_limit` bytes (wal_autocheckpoint), and a WAL file grown past that is truncated back to it
+# when it restarts: the WAL is bounded either way.
+WAL_LIMIT_BYTES = 64 * 1024 * 1024
+CHECKPOINT_ROWS = 500
+
+
+class _Checkpointer:
+    """PASSIVE checkpoints from a thread with a connection of its own, one per kick and at most
+    one per `pause` seconds. A passive checkpoint takes no write lock and waits for nobody: the
+    store's transactions go on meanwhile (sqlite3 lets go of the GIL while SQLite works), and
+    once a checkpoint has copied every frame the next transaction starts the WAL over."""
+
+    def __init__(self, path: str, pause: float = 0.05) -> None:
+        self.path = path
+        self.pause = pause
+        self._wake = threading.Event()
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
+        self._thread.start()
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    def close(self) -> None:
+        self._closing.set()
+        self._wake.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error:
+            return  # the store's own connection still checkpoints (wal_autocheckpoint)
+        try:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("PRAGMA synchronous=NORMAL")
+            while not self._closing.is_set():
+                self._wake.wait()
+                self._wake.clear()
+                if self._closing.is_set():
+                    break
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                self._closing.wait(self.pause)
+        finally:
+            db.close()
 
 
 class SQLiteStore:
-    def __init__(self, path: str, *, lock: bool = False, busy_timeout: float = 15.0) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        lock: bool = False,
+        busy_timeout: float = 15.0,
+        wal_limit: int = WAL_LIMIT_BYTES,
+    ) -> None:
         self.path = path
         self._lock_fd: int | None = None
+        self._checkpointer: _Checkpointer | None = None
+        self._changes_checkpointed = 0  # the connection's total_changes at the last kick
+        self._abspath = os.path.abspath(path)
+        if sqlite3.sqlite_version_info < (3, 35):
+            raise StoreError(f"SQLite 3.35 or newer is needed (found {sqlite3.sqlite_version})")
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         if lock and path != ":memory:":
@@ -94,13 +191,54 @@ class SQLiteStore:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
-            self.db.executescript(SCHEMA)
-            self.db.execute(
-                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
+            page = int(self.db.execute("PRAGMA page_size").fetchone()[0])
+            self.db.execute(f"PRAGMA wal_autocheckpoint={max(1, wal_limit // page)}")
+            self.db.execute(f"PRAGMA journal_size_limit={wal_limit}")
+            self._create()
         except sqlite3.Error as e:
             self._release_lock()
             raise StoreError(f"cannot open SQLite store {path}: {e}") from e
+        except StoreError:
+            self._release_lock()
+            raise
+
+    def _create(self) -> None:
+        """Create the schema, or bring an older store's up to date, in one transaction (a store
+        opened by two processes at once is migrated once)."""
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            row = None
+            if "meta" in tables:
+                row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if row is not None:
+                version = int(row[0])
+            elif "items" in tables:
+                version = 1  # made before the version was written
+            else:
+                version = SCHEMA_VERSION  # a new store
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path} has store schema version {version}, newer than this monitor's "
+                    f"({SCHEMA_VERSION}); run the newer monitor"
+                )
+            if version == 1:
+                for table, steps in MIGRATE_1_TO_2.items():
+                    for sql in steps if table in tables else ():
+                        db.execute(sql)
+            for sql in SCHEMA:
+                db.execute(sql)
+            if row is None or version != SCHEMA_VERSION:
+                db.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            raise
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -128,6 +266,13 @@ class SQLiteStore:
             self._lock_fd = None
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
+        with contextlib.suppress(sqlite3.Error):
+            # Copy what the WAL holds (waiting for no reader); closing the last connection
+            # then removes the WAL.
+            self.db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         with contextlib.suppress(sqlite3.Error):
             self.db.close()
         self._release_lock()
@@ -170,6 +315,12 @@ class SQLiteStore:
             with contextlib.suppress(sqlite3.Error):
                 self.db.execute("ROLLBACK")
             raise StoreError(f"commit failed, nothing was written: {e}") from e
+        changes = self.db.total_changes
+        if changes - self._changes_checkpointed >= CHECKPOINT_ROWS and self.path != ":memory:":
+            self._changes_checkpointed = changes
+            if self._checkpointer is None:
+                self._checkpointer = _Checkpointer(self._abspath)
+            self._checkpointer.kick()
 
     def _read(self, sql: str, args: Sequence[object] = ()) -> list[sqlite3.Row]:
         try:
@@ -204,21 +355,26 @@ class SQLiteStore:
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
     def _write_feed(self, db: sqlite3.Connection, o: FeedOutcome) -> None:
-        db.execute("INSERT OR IGNORE INTO feeds (url) VALUES (?)", (o.url,))
         if o.ok:
             db.execute(
-                "UPDATE feeds SET etag = coalesce(?, etag),"
-                " last_modified = coalesce(?, last_modified), body_hash = coalesce(?, body_hash),"
-                " error_streak = 0, next_poll_at = ?,"
-                " last_success_at = ?, last_status = ?, polls = polls + 1 WHERE url = ?",
-                (o.etag, o.last_modified, o.body_hash, o.next_poll_at, o.at, o.status, o.url),
+                "INSERT INTO feeds (url, etag, last_modified, body_hash, error_streak,"
+                " next_poll_at, last_success_at, last_status, polls)"
+                " VALUES (?, ?, ?, ?, 0, ?, ?, ?, 1) ON CONFLICT (url) DO UPDATE SET"
+                " etag = coalesce(excluded.etag, etag),"
+                " last_modified = coalesce(excluded.last_modified, last_modified),"
+                " body_hash = coalesce(excluded.body_hash, body_hash), error_streak = 0,"
+                " next_poll_at = excluded.next_poll_at, last_success_at = excluded.last_success_at,"
+                " last_status = excluded.last_status, polls = polls + 1",
+                (o.url, o.etag, o.last_modified, o.body_hash, o.next_poll_at, o.at, o.status),
             )
         else:
             db.execute(
-                "UPDATE feeds SET error_streak = error_streak + 1, next_poll_at = ?,"
-                " last_error_at = ?, last_error = ?, last_status = 'error', polls = polls + 1"
-                " WHERE url = ?",
-                (o.next_poll_at, o.at, (o.error or "")[:500], o.url),
+                "INSERT INTO feeds (url, error_streak, next_poll_at, last_error_at, last_error,"
+                " last_status, polls) VALUES (?, 1, ?, ?, ?, 'error', 1) ON CONFLICT (url)"
+                " DO UPDATE SET error_streak = error_streak + 1,"
+                " next_poll_at = excluded.next_poll_at, last_error_at = excluded.last_error_at,"
+                " last_error = excluded.last_error, last_status = 'error', polls = polls + 1",
+                (o.url, o.next_poll_at, o.at, (o.error or "")[:500]),
             )
 
     def record_feed(self, outcome: FeedOutcome) -> None:
@@ -228,17 +384,21 @@ class SQLiteStore:
     # --- items and the outbox ----------------------------------------------------------------
 
     def seen_keys(self, keys: Sequence[str]) -> dict[str, str]:
-        """Which of these identity keys were seen, mapped to the item id they belong to."""
+        """Which of these identity keys were seen, mapped to the item id they belong to (an
+        item's own id first: it is in items; its other keys are in item_keys)."""
         wanted = list(dict.fromkeys(keys))
         seen: dict[str, str] = {}
         for i in range(0, len(wanted), 500):
             chunk = wanted[i : i + 500]
             marks = ",".join("?" * len(chunk))
             rows = self._read(
-                f"SELECT key, item_id FROM item_keys WHERE key IN ({marks})",  # noqa: S608
-                chunk,
+                f"SELECT key, item_id, 0 FROM item_keys WHERE key IN ({marks})"  # noqa: S608
+                f" UNION ALL SELECT id, id, 1 FROM items WHERE id IN ({marks})",
+                chunk + chunk,
             )
-            seen.update((r[0], r[1]) for r in rows)
+            for key, item_id, own in rows:
+                if own or key not in seen:
+                    seen[key] = item_id
         return seen
 
     def unseen(self, item_ids: Sequence[str]) -> set[str]:
@@ -249,56 +409,80 @@ class SQLiteStore:
         self, outcome: FeedOutcome, items: Sequence[NewItem], outbox: Sequence[OutboxEntry]
     ) -> IngestResult:
         now = outcome.at or time.time()
-        added = 0
-        # One statement per table for the whole poll (executemany): the pipeline only hands in
-        # items it found unseen, so an ignored row is a race, and then its companions in
-        # fingerprints and item_keys are ignored by their own keys too.
-        rows = [
-            (
-                n.item.id,
-                n.item.feed,
-                n.item.feed_url,
-                n.item.url,
-                n.item.title[:1000],
-                n.story_id,
-                n.item.published.timestamp() if n.item.published else None,
-                now,
-                n.reason[:500],
-            )
-            for n in items
-        ]
-        prints = [
-            (n.item.id, n.story_id, n.item.feed, n.at if n.at is not None else now, n.fingerprint)
-            for n in items
-            if n.fingerprint is not None
-        ]
-        keys = [(k, n.item.id) for n in items for k in n.item.keys]
-        opened = [(n.story_id, n.item.id, now, now) for n in items if n.new_story]
-        joined = [(now, n.story_id) for n in items if not n.new_story]
         with self._tx() as db:
-            if rows:
-                added = db.executemany(
-                    "INSERT OR IGNORE INTO items (id, feed, feed_url, url, title, story_id,"
-                    " published_at, seen_at, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    rows,
-                ).rowcount
-                db.executemany(
-                    "INSERT OR IGNORE INTO fingerprints (item_id, story_id, outlet, at, blob)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    prints,
-                )
-                db.executemany("INSERT OR IGNORE INTO item_keys (key, item_id) VALUES (?, ?)", keys)
-                db.executemany(
-                    "INSERT OR IGNORE INTO stories (id, first_item, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?)",
-                    opened,
-                )
-                db.executemany(
-                    "UPDATE stories SET items = items + 1, updated_at = ? WHERE id = ?", joined
-                )
+            added = self._insert_items(db, items, now)
             new_alerts = self._insert_outbox(db, outbox, now)
             self._write_feed(db, outcome)
-        return IngestResult(items_added=added, alerts_added=tuple(new_alerts))
+        return IngestResult(items_added=len(added), alerts_added=tuple(new_alerts))
+
+    @staticmethod
+    def _insert_items(
+        db: sqlite3.Connection, items: Sequence[NewItem], now: float
+    ) -> list[NewItem]:
+        """Insert the items not stored yet, then their fingerprints, other keys and stories:
+        one statement per table for the whole poll. The pipeline only hands in items it found
+        unseen, so an item already stored is a race; its companions are left out with it."""
+        if not items:
+            return []
+        stored: set[str] = set()
+        for chunk in _chunks(items, 500):
+            # RETURNING names the rows inserted (an ignored row returns nothing).
+            values = ",".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
+            stored.update(
+                r[0]
+                for r in db.execute(
+                    "INSERT OR IGNORE INTO items (id, feed, feed_url, url, title, story_id,"  # noqa: S608
+                    f" published_at, seen_at, reason) VALUES {values} RETURNING id",
+                    [
+                        v
+                        for n in chunk
+                        for v in (
+                            n.item.id,
+                            n.item.feed,
+                            n.item.feed_url,
+                            n.item.url,
+                            n.item.title[:1000],
+                            n.story_id,
+                            n.item.published.timestamp() if n.item.published else None,
+                            now,
+                            n.reason[:500],
+                        )
+                    ],
+                ).fetchall()
+            )
+        added = []
+        for n in items:  # the first of two with one id is the one inserted
+            if n.item.id in stored:
+                stored.discard(n.item.id)
+                added.append(n)
+        db.executemany(
+            "INSERT INTO fingerprints (item_id, story_id, outlet, at, blob) VALUES (?, ?, ?, ?, ?)",
+            [
+                (
+                    n.item.id,
+                    n.story_id,
+                    n.item.feed,
+                    n.at if n.at is not None else now,
+                    n.fingerprint,
+                )
+                for n in added
+                if n.fingerprint is not None
+            ],
+        )
+        db.executemany(
+            "INSERT OR IGNORE INTO item_keys (key, item_id) VALUES (?, ?)",
+            [(k, n.item.id) for n in added for k in n.item.keys if k != n.item.id],
+        )
+        db.executemany(
+            "INSERT OR IGNORE INTO stories (id, first_item, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?)",
+            [(n.story_id, n.item.id, now, now) for n in added if n.new_story],
+        )
+        db.executemany(
+            "UPDATE stories SET items = items + 1, updated_at = ? WHERE id = ?",
+            [(now, n.story_id) for n in added if not n.new_story],
+        )
+        return added
 
     @staticmethod
     def _insert_outbox(
@@ -311,8 +495,7 @@ class SQLiteStore:
             return []
         ids = list(dict.fromkeys(e.alert.id for e in outbox))
         existing: set[str] = set()
-        for i in range(0, len(ids), 500):
-            chunk = ids[i : i + 500]
+        for chunk in _chunks(ids, 500):
             marks = ",".join("?" * len(chunk))
             rows = db.execute(f"SELECT id FROM alerts WHERE id IN ({marks})", chunk)  # noqa: S608
             existing.update(r[0] for r in rows)
@@ -558,6 +741,11 @@ class SQLiteStore:
         for state, n in self._read("SELECT state, count(*) FROM deliveries GROUP BY state"):
             out[f"deliveries_{state}"] = int(n)
         return out
+
+
+def _chunks(xs: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
+    for i in range(0, len(xs), size):
+        yield xs[i : i + size]
 
 
 def _delivery(r: sqlite3.Row | tuple[Any, ...]) -> Delivery:
