@@ -1,10 +1,13 @@
 /* monitor._fastprint: the per-word work of monitor.dedup.fingerprint, in C. Pure, no I/O.
+ * Also the per-character passes of the parse workers' text handling: normalization's
+ * deletions and foldings (monitor.text), the matcher's joined words, html_to_text's layout.
  *
- * Optional accelerator: monitor/dedup.py holds the reference (pure Python) path and uses this
- * module only when it was built; tests/test_dedup.py asserts both give byte-identical
- * fingerprints. What stays in Python: normalization (monitor.text.normalize), boilerplate
- * stripping, and the facts of a word seen for the first time (blake2b hash, content word or not,
- * skeleton hash), which this module asks for through the `word_info` callback and caches.
+ * Optional accelerator: monitor/dedup.py, monitor/text.py and monitor/parse.py hold the
+ * reference (pure Python) paths and use this module only when it was built; tests/test_dedup.py,
+ * tests/test_text.py and tests/test_analyze_paths.py assert both give identical results. What
+ * stays in Python: NFKC, casefold where some character needs it, boilerplate stripping, and the
+ * facts of a word seen for the first time (blake2b hash, content word or not, skeleton hash),
+ * which this module asks for through the `word_info` callback and caches.
  *
  *   scan(title, body, word_info, k, sample, lead_words, head_words, max_tokens, cache_max)
  *       title, body: normalized text. Tokenizes both like monitor.text's _TOKEN_RE (a run of
@@ -12,6 +15,11 @@
  *       as native-endian bytes for array.frombytes:
  *       (shingles 'Q', head 'H', lead 'H', seq 'H', numbers 'I', lead_numbers 'I', n_words)
  *   words(text) -> list[str]      the tokenizer alone (for the equivalence tests)
+ *   joined(text) -> str           ' ' + ' '.join(words(text)) + ' ' (watchlist matching)
+ *   fold(text, table) -> (str, cased)   normalization's deletions and foldings in one pass
+ *       (monitor.text builds the tables and keeps the reference path; see fp_fold)
+ *   lines(text, drop) -> str      monitor.parse.html_to_text's whitespace and line layout
+ *   doc_facts(text) -> (bool, int)  monitor.parse.neutralize's control and category checks
  *   cache_size() -> int           words in the cache
  *
  * Shingle hashes are CPython's tuple hash of the word hashes (xxHash-style, 64-bit builds),
@@ -548,6 +556,190 @@ static PyObject *fp_words(PyObject *self, PyObject *text) {
     return list;
 }
 
+/* ---- normalization's character pass (see monitor/text.py: normalize, joined_words) -------- */
+
+#define FOLD_DELETE 0x80000000u /* table flag: the character is deleted */
+#define FOLD_CASED 0x40000000u  /* table flag: str.casefold() changes the output character */
+#define FOLD_VALUE 0x001FFFFFu  /* the output code point */
+
+/* fold(text, table) -> (str, cased): every BMP character c of `text` replaced by table[c]
+ * (`table`: 65,536 native uint32, as array('I').tobytes()), or deleted when table[c] has
+ * FOLD_DELETE; characters outside the BMP are kept. `cased` is True when some output character
+ * has FOLD_CASED or is outside the BMP: only then can str.casefold() change the result. The
+ * text itself is returned when nothing changes. */
+static PyObject *fp_fold(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 2 || !PyUnicode_Check(args[0]) || !PyBytes_Check(args[1]) ||
+        PyBytes_GET_SIZE(args[1]) != 0x10000 * (Py_ssize_t)sizeof(uint32_t)) {
+        PyErr_SetString(PyExc_TypeError, "fold(text: str, table: bytes of 65536 uint32)");
+        return NULL;
+    }
+    PyObject *text = args[0];
+    const uint32_t *table = (const uint32_t *)PyBytes_AS_STRING(args[1]);
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(text), i = 0, o = 0;
+    int cased = 0;
+    for (; i < len; i++) { /* the unchanged start, not copied */
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c > 0xFFFF) {
+            cased = 1;
+            continue;
+        }
+        uint32_t t = table[c];
+        if ((t & (FOLD_DELETE | FOLD_VALUE)) != c) break;
+        if (t & FOLD_CASED) cased = 1;
+    }
+    PyObject *out;
+    if (i == len) {
+        out = Py_NewRef(text);
+    } else {
+        Py_UCS4 *buf = PyMem_Malloc((len + 1) * sizeof(Py_UCS4));
+        if (buf == NULL) return PyErr_NoMemory();
+        for (; o < i; o++) buf[o] = PyUnicode_READ(kind, data, o);
+        for (; i < len; i++) {
+            Py_UCS4 c = PyUnicode_READ(kind, data, i);
+            if (c > 0xFFFF) {
+                cased = 1;
+                buf[o++] = c;
+                continue;
+            }
+            uint32_t t = table[c];
+            if (t & FOLD_DELETE) continue;
+            if (t & FOLD_CASED) cased = 1;
+            buf[o++] = t & FOLD_VALUE;
+        }
+        out = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, buf, o);
+        PyMem_Free(buf);
+        if (out == NULL) return NULL;
+    }
+    PyObject *r = PyTuple_Pack(2, out, cased ? Py_True : Py_False);
+    Py_DECREF(out);
+    return r;
+}
+
+/* joined(text) -> ' ' + ' '.join(words(text)) + ' ', without the list (for matching). */
+static PyObject *fp_joined(PyObject *self, PyObject *text) {
+    (void)self;
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "joined(): text must be str");
+        return NULL;
+    }
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(text);
+    /* a space, then each character and a space before it at most, then a space */
+    Py_UCS4 *buf = PyMem_Malloc((2 * len + 2) * sizeof(Py_UCS4));
+    if (buf == NULL) return PyErr_NoMemory();
+    Py_ssize_t o = 0;
+    int prev = 0;
+    buf[o++] = ' ';
+    for (Py_ssize_t i = 0; i < len; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        int cls = char_class(c);
+        if (cls == 0) {
+            prev = 0;
+            continue;
+        }
+        if (cls != prev && o > 1) buf[o++] = ' '; /* a new word, not the first */
+        buf[o++] = c;
+        prev = cls;
+    }
+    buf[o++] = ' ';
+    PyObject *r = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, buf, o);
+    PyMem_Free(buf);
+    return r;
+}
+
+/* lines(text, drop) -> str: monitor.parse's plain-text layout of `text` without the characters
+ * of `drop`: "\n".join(l for l in (" ".join(line.split()) for line in text.splitlines()) if l).
+ * Every line break (str.splitlines) is whitespace (str.split), so that is: the non-space runs,
+ * separated by "\n" where the whitespace between them holds a line break, else by " ". */
+static PyObject *fp_lines(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 2 || !PyUnicode_Check(args[0]) || !PyUnicode_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "lines(text: str, drop: str)");
+        return NULL;
+    }
+    PyObject *text = args[0], *drop = args[1];
+    int kind = PyUnicode_KIND(text), dkind = PyUnicode_KIND(drop);
+    const void *data = PyUnicode_DATA(text), *ddata = PyUnicode_DATA(drop);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(text), dlen = PyUnicode_GET_LENGTH(drop);
+    Py_UCS4 dmin = 0x10FFFF, dmax = 0;
+    for (Py_ssize_t j = 0; j < dlen; j++) {
+        Py_UCS4 d = PyUnicode_READ(dkind, ddata, j);
+        if (d < dmin) dmin = d;
+        if (d > dmax) dmax = d;
+    }
+    Py_UCS4 *buf = PyMem_Malloc((len + 1) * sizeof(Py_UCS4));
+    if (buf == NULL) return PyErr_NoMemory();
+    Py_ssize_t o = 0;
+    int gap = 0; /* whitespace since the last kept character: 0 none, 1 spaces, 2 a line break */
+    for (Py_ssize_t i = 0; i < len; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c >= dmin && c <= dmax) {
+            int dropped = 0;
+            for (Py_ssize_t j = 0; j < dlen && !dropped; j++)
+                dropped = PyUnicode_READ(dkind, ddata, j) == c;
+            if (dropped) continue;
+        }
+        if (Py_UNICODE_ISSPACE(c)) {
+            if (Py_UNICODE_ISLINEBREAK(c))
+                gap = 2;
+            else if (gap == 0)
+                gap = 1;
+            continue;
+        }
+        if (gap && o > 0) buf[o++] = gap == 2 ? '\n' : ' ';
+        gap = 0;
+        buf[o++] = c;
+    }
+    PyObject *r = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, buf, o);
+    PyMem_Free(buf);
+    return r;
+}
+
+/* Whether text[i:i + n] is the ASCII letters of `word` (lowercase) in any case. */
+static inline int ascii_ci_at(int kind, const void *data, Py_ssize_t i, Py_ssize_t len,
+                              const char *word, Py_ssize_t n) {
+    if (i + n > len) return 0;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i + k);
+        if (c >= 128 || (c | 0x20) != (Py_UCS4)word[k]) return 0;
+    }
+    return 1;
+}
+
+/* doc_facts(text) -> (controls, names): for monitor.parse.neutralize, in one pass over a feed
+ * document: whether it holds a character _CONTROL_RE removes (C0 controls but tab, newline and
+ * carriage return; U+FFFE, U+FFFF), and how many times "category" and "subject" occur in it,
+ * ASCII case ignored (what text.lower().count() counts: no other character lowercases to
+ * these letters, and neither word overlaps itself or the other). */
+static PyObject *fp_doc_facts(PyObject *self, PyObject *text) {
+    (void)self;
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "doc_facts(): text must be str");
+        return NULL;
+    }
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(text), names = 0;
+    int controls = 0;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c < 0x20) {
+            if (c != '\t' && c != '\n' && c != '\r') controls = 1;
+        } else if (c == 0xFFFE || c == 0xFFFF) {
+            controls = 1;
+        } else if ((c | 0x20) == 'c') {
+            names += ascii_ci_at(kind, data, i, len, "category", 8);
+        } else if ((c | 0x20) == 's') {
+            names += ascii_ci_at(kind, data, i, len, "subject", 7);
+        }
+    }
+    return Py_BuildValue("(On)", controls ? Py_True : Py_False, names);
+}
+
 static PyObject *fp_cache_size(PyObject *self, PyObject *unused) {
     (void)self;
     (void)unused;
@@ -694,6 +886,13 @@ static PyMethodDef methods[] = {
     {"scan", (PyCFunction)(void (*)(void))fp_scan, METH_FASTCALL,
      "scan(title, body, word_info, k, sample, lead_words, head_words, max_tokens, cache_max)"},
     {"words", fp_words, METH_O, "words(text) -> the words of normalized text, in order"},
+    {"fold", (PyCFunction)(void (*)(void))fp_fold, METH_FASTCALL,
+     "fold(text, table) -> (str, cased): the table's deletions and replacements, one pass"},
+    {"joined", fp_joined, METH_O, "joined(text) -> ' ' + ' '.join(words(text)) + ' '"},
+    {"lines", (PyCFunction)(void (*)(void))fp_lines, METH_FASTCALL,
+     "lines(text, drop) -> lines of words, single-spaced, no blank lines, `drop` deleted"},
+    {"doc_facts", fp_doc_facts, METH_O,
+     "doc_facts(text) -> (controls, names): control characters? category/subject count"},
     {"cache_size", fp_cache_size, METH_NOARGS, "cache_size() -> words in the word cache"},
     {"probe", (PyCFunction)(void (*)(void))fp_probe, METH_FASTCALL,
      "probe(buckets, raw, live, max_postings) -> (counts, ignored)"},

@@ -7,18 +7,23 @@ loop; the daemon keeps only what needs shared state: which items are new, which 
 joins, and the outbox. Entries already seen are analysed too (a changed document usually adds
 one or two items to thirty): that costs a worker about 10 ms a changed feed, less than a second
 round trip to the worker would.
+
+Each field is stripped of boilerplate and normalized once per entry, and shared by the
+fingerprint (`fingerprint_normalized`), matching (`Matcher.match_own`) and the alert summary:
+the same results as `fingerprint` and `Matcher.match` (tests/test_analyze_paths.py), which each
+strip and normalize on their own.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from monitor.dedup import Fingerprint, fingerprint
+from monitor.dedup import Fingerprint, fingerprint_normalized
 from monitor.identity import make_item
 from monitor.match import Matcher
-from monitor.models import FeedSpec, Item, Match
+from monitor.models import FeedSpec, Field, Item, Match
 from monitor.parse import parse_feed
-from monitor.text import strip_boilerplate
+from monitor.text import Normalized, strip_boilerplate
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,31 +50,44 @@ def analyze(
     fingerprinted (no story is open that long): on a first poll of a feed with a long history,
     that is most of the work saved."""
     parsed = parse_feed(body, url=spec.url, content_type=content_type, max_items=max_items)
+    markers = spec.boilerplate
+    reads_content = matcher is not None and "content" in matcher.fields
     out = []
     for entry in parsed.entries:
         item = make_item(entry, spec)
         at = min(item.published.timestamp(), now) if item.published else now
+        # The summary a desk reads in an alert is the story's own text, without credit lines
+        # and teasers; matching and the fingerprint read the same own text. Each field is
+        # stripped and normalized once here, and shared (what `fingerprint` and
+        # `Matcher.match` would each do again on their own).
+        summary = strip_boilerplate(item.summary, markers).text if item.summary else ""
+        fingerprinted = at >= now - window
+        matched = matcher is not None and at >= now - max_age
         fp = None
-        if at >= now - window:
-            fp = fingerprint(
-                item.title,
-                item.content or item.summary,
-                outlet=item.feed,
-                at=at,
-                extra_markers=spec.boilerplate,
-            )
         matches: tuple[Match, ...] = ()
-        if matcher is not None and at >= now - max_age:
-            matches = matcher.match(
-                item.title,
-                item.summary,
-                item.content,
-                feed=spec.name,
-                boilerplate=spec.boilerplate,
-            )
+        if fingerprinted or matched:
+            title = Normalized(item.title)
+            own_summary = Normalized(summary)
+            own_content = None
+            if item.content and (fingerprinted or reads_content):
+                own_content = Normalized(strip_boilerplate(item.content, markers).text)
+            if fingerprinted:
+                fp = fingerprint_normalized(
+                    title.folded,
+                    (own_content or own_summary).folded,
+                    outlet=item.feed,
+                    at=at,
+                )
+            if matcher is not None and matched:
+                own: dict[Field, Normalized] = {}
+                if item.title:
+                    own["title"] = title
+                if item.summary:
+                    own["summary"] = own_summary
+                if own_content is not None:
+                    own["content"] = own_content
+                matches = matcher.match_own(own, feed=spec.name)
         # The daemon needs no body text after this (alerts carry title, summary and URL): not
-        # sending it back from the worker halves what crosses the process boundary. The summary
-        # a desk reads in an alert is the story's own text, without credit lines and teasers.
-        summary = strip_boilerplate(item.summary, spec.boilerplate).text if item.summary else ""
+        # sending it back from the worker halves what crosses the process boundary.
         out.append(Analyzed(replace(item, summary=summary, content=""), fp, at, matches))
     return out

@@ -1,6 +1,7 @@
 """Near-duplicate story detection across outlets. Pure: no I/O, no clock (`now` is passed in).
 
     fingerprint(title, body, outlet=, at=) -> Fingerprint      (frozen, serializable)
+    fingerprint_normalized(title, body, ...)                   the same from prepared texts
     StoryIndex.find(fp, now) -> StoryDecision | None           (which story it joins, and why)
     StoryIndex.add(item_id, story_id, fp) / expire(now)        (a bounded window of recent items)
 
@@ -32,8 +33,8 @@ table through C `map`s, shingles are CPython tuple hashes filtered in C.
 
 Accelerator: where monitor/_fastprint.c was compiled at install (`ACCELERATED`), the per-word
 work (tokenizing the normalized text, the word cache, shingle hashing and sampling, head, lead,
-numbers) and the posting loops of `find` and `add` run in C; normalization, boilerplate
-stripping and each new word's facts (`_word_info`) stay here. The Python functions
+numbers) and the posting loops of `find` and `add` run in C; boilerplate stripping and each
+new word's facts (`_word_info`) stay here, normalization in monitor.text. The Python functions
 (`_fingerprint_py`, `StoryIndex._counts_py`, `_post_py`) are the reference: the C path gives
 byte-identical fingerprints and the same postings (tests/test_dedup.py), and is the fallback
 where there is no compiler.
@@ -50,7 +51,7 @@ from hashlib import blake2b
 from itertools import filterfalse
 from operator import itemgetter
 
-from monitor.text import normalize, strip_boilerplate, words
+from monitor.text import normalize, split_words, strip_boilerplate, words
 
 try:  # the optional C accelerator (setup.py builds it where a compiler is available)
     from monitor import _fastprint
@@ -65,6 +66,7 @@ __all__ = [
     "StoryDecision",
     "StoryIndex",
     "fingerprint",
+    "fingerprint_normalized",
 ]
 
 K = 5  # words per shingle (k=3..5 measured; see docs/dedup.md)
@@ -226,15 +228,27 @@ def fingerprint(
     words the title is shingled instead. `extra_markers` are the feed's own boilerplate markers.
     """
     text = strip_boilerplate(body, extra_markers).text if body else ""
+    return fingerprint_normalized(normalize(title), normalize(text), outlet=outlet, at=at)
+
+
+def fingerprint_normalized(title: str, body: str, *, outlet: str, at: float) -> Fingerprint:
+    """`fingerprint` from texts already prepared: `title` is normalize(title) and `body` is
+    normalize(strip_boilerplate(body, extra_markers).text) ("" for no body). For a caller that
+    shares one normalization of each field between matching and fingerprints (analyze)."""
     if _fastprint is not None:
-        return _fingerprint_c(title, text, outlet, at)
-    return _fingerprint_py(title, text, outlet, at)
+        return _scan_c(title, body, outlet, at)
+    return _scan_py(title, body, outlet, at)
 
 
 def _fingerprint_py(title: str, text: str, outlet: str, at: float) -> Fingerprint:
     """The reference path (pure Python): `text` is the body with its boilerplate stripped."""
-    toks = words(text)[:MAX_TOKENS]
-    title_toks = words(title)
+    return _scan_py(normalize(title), normalize(text), outlet, at)
+
+
+def _scan_py(title: str, text: str, outlet: str, at: float) -> Fingerprint:
+    """`_fingerprint_py` on normalized title and text."""
+    toks = split_words(text)[:MAX_TOKENS]
+    title_toks = split_words(title)
     if len(toks) < K:
         toks = title_toks + toks
     if len(_WORDS) > _WORD_TABLE_MAX:
@@ -278,13 +292,18 @@ def _fingerprint_py(title: str, text: str, outlet: str, at: float) -> Fingerprin
 
 def _fingerprint_c(title: str, text: str, outlet: str, at: float) -> Fingerprint:
     """`_fingerprint_py` with the per-word work in monitor/_fastprint.c (byte-identical:
-    tests/test_dedup.py). Normalization stays in Python; C tokenizes the normalized text like
+    tests/test_dedup.py). Normalization is monitor.text's; C tokenizes the normalized text like
     monitor.text.words, caches each word's `_word_info`, and returns the arrays' bytes."""
+    return _scan_c(normalize(title), normalize(text), outlet, at)
+
+
+def _scan_c(title: str, text: str, outlet: str, at: float) -> Fingerprint:
+    """`_fingerprint_c` on normalized title and text."""
     if _fastprint is None:
         raise RuntimeError("monitor._fastprint is not built (ACCELERATED is False)")
     sh, head, lead, seq, nums, lead_nums, n = _fastprint.scan(
-        normalize(title),
-        normalize(text),
+        title,
+        text,
         _word_info,
         K,
         SAMPLE,

@@ -56,6 +56,16 @@ def _is_tracking(key: str) -> bool:
     return k in _TRACKING_EXACT or k.startswith(_TRACKING_PREFIXES)
 
 
+# A URL that is its own canonical form, as most feed links are: http(s), a lowercase host
+# without a port, userinfo or trailing dot, and a path of characters that quote() and unquote()
+# leave as they are (no '%', nothing outside ASCII), no query, no fragment. canonical_url
+# returns it as it is (with "/" for an empty path) unless it has an AMP mark or a trailing
+# slash, without urlsplit, quote and urlunsplit (1 us instead of 3.5 on a first poll).
+_PLAIN_URL_RE = re.compile(
+    r"https?://([a-z0-9-]+(?:\.[a-z0-9-]+)*)(/[A-Za-z0-9!$&'()*+,;=:@._~/-]*)?", re.ASCII
+)
+
+
 # One entry's GUID and link are usually the same URL, and identity asks for it three times
 # (item_id, alt_keys, make_item); the cache makes that one computation. Pure, so safe to cache.
 @functools.lru_cache(maxsize=8192)
@@ -67,6 +77,21 @@ def canonical_url(url: str | None) -> str | None:
     give one form), remaining query parameters sorted, no trailing slash except the root."""
     if not url:
         return None
+    plain = _PLAIN_URL_RE.fullmatch(url)
+    if plain is not None:
+        host, path = plain.group(1), (plain.group(2) or "").lower()
+        if not (
+            host.startswith("amp.")
+            or "/amp" in path
+            or path.endswith(".amp")
+            or (len(path) > 1 and path.endswith("/"))
+        ):
+            return url if path else url + "/"
+    return _canonical_url(url)
+
+
+def _canonical_url(url: str) -> str | None:
+    """canonical_url for any URL (the reference of the plain-URL shortcut)."""
     try:
         parts = urlsplit(url.strip())
         scheme = parts.scheme.lower()

@@ -3,6 +3,7 @@ no clock.
 
     compile_watchlists(specs) -> Matcher
     Matcher.match(title, summary, content, feed=, boilerplate=) -> tuple[Match, ...]
+    Matcher.match_own({field: Normalized}, feed=)    the same on stripped texts (analyze)
     Matcher.explain(...same...) -> Explanation      (.to_json(), render_explanation())
     term_problems(term) -> list[str]                 errors `monitor check` reports
     term_notes(term) -> list[str]                    information `monitor check` reports
@@ -34,7 +35,7 @@ then work in proportion to the hits, not to the terms or the watchlists.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,9 +44,11 @@ import re2
 
 from monitor.models import ALL_FIELDS, Field, Match, TermSpec, WatchlistSpec
 from monitor.text import (
+    Normalized,
     Stripped,
     Token,
     View,
+    joined_words,
     letters,
     normalize,
     normalize_strict,
@@ -53,7 +56,6 @@ from monitor.text import (
     strip_boilerplate,
     tokenize,
     words,
-    words_by_view,
 )
 
 __all__ = [
@@ -330,10 +332,10 @@ class _ViewIndex:
         if self.keys:
             self.auto.make_automaton()
 
-    def hits(self, toks: list[str]) -> set[int]:
-        """The terms found in `toks` (the fast path)."""
+    def hits(self, joined: str) -> set[int]:
+        """The terms found in a field's words joined as `_joined` joins them (the fast path:
+        monitor.text's `joined_words` of the field's view, in C where it is built)."""
         found: set[int] = set()
-        joined = _joined(toks)
         if self.keys:
             for _end, v in self.auto.iter(joined):
                 if v >= 0:
@@ -539,14 +541,33 @@ class Matcher:
         """The watchlists this item matches, in config order, each with its matched terms.
         `feed` None means: ignore the watchlists' feed scopes (ad-hoc text)."""
         raw = {"title": title, "summary": summary, "content": content}
+        own: dict[Field, Normalized] = {}
+        for fld in self._fields:
+            if raw[fld]:
+                text = raw[fld] if fld == "title" else strip_boilerplate(raw[fld], boilerplate).text
+                own[fld] = Normalized(text)
+        return self.match_own(own, feed=feed)
+
+    @property
+    def fields(self) -> tuple[Field, ...]:
+        """The fields some watchlist reads: `match_own` looks at no other."""
+        return self._fields
+
+    def match_own(
+        self, own: Mapping[Field, Normalized], *, feed: str | None = None
+    ) -> tuple[Match, ...]:
+        """`match` on fields already prepared: `own[f]` holds the story's own text of field f
+        (the title as is; summary and content with `strip_boilerplate(...).text`), absent when
+        the field is empty. Lets a caller that also fingerprints the item (analyze) strip and
+        normalize each field once; the result is `match`'s."""
         per_field: dict[str, set[int]] = {}
         for fld in self._fields:
-            if not raw[fld]:
+            text = own.get(fld)
+            if text is None:
                 continue
-            text = raw[fld] if fld == "title" else strip_boilerplate(raw[fld], boilerplate).text
             found: set[int] = set()
-            for view, toks in words_by_view(text, self._views).items():
-                found |= self._views[view].hits(toks)
+            for view, idx in self._views.items():
+                found |= idx.hits(joined_words(text.view(view)))
             if found:
                 per_field[fld] = found
         if not per_field:

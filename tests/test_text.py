@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import itertools
+import json
+import random
+import re
 import sys
 import unicodedata
 from pathlib import Path
 
 import pytest
 
+from monitor import text as text_module
 from monitor.text import (
+    READ_ALSO,
+    Normalized,
+    View,
     fold_strict,
+    joined_words,
     normalize,
     normalize_exact,
     normalize_strict,
+    normalizer,
+    split_words,
     strip_boilerplate,
     tokenize,
     words,
@@ -20,6 +31,7 @@ from monitor.text import (
 )
 
 SEED = Path(__file__).resolve().parent.parent / "seeds" / "000_0023912365e1bf7c.txt"
+DATA = Path(__file__).resolve().parent / "data"
 
 NORMALIZE = [
     ("مُوسْكُو", "موسكو", "harakat deleted"),
@@ -253,3 +265,94 @@ def test_no_text() -> None:
     assert strip_boilerplate("").text == ""
     assert words("") == []
     assert sys.maxunicode > 0xFFFF
+
+
+# --- the fast paths give the reference results -------------------------------------------------
+# normalize and normalize_exact run their character pass in C (monitor/_fastprint.c: fold) where
+# the accelerator is built; _normalize_py and _normalize_exact_py are the reference.
+
+needs_c = pytest.mark.skipif(
+    text_module._fastprint is None,
+    reason="monitor._fastprint is not built (no compiler at install): only the Python path runs",
+)
+EVERYTHING = "".join(chr(cp) for cp in range(0x110000) if not 0xD800 <= cp < 0xE000)
+# Contexts a character's folding could depend on: Latin (ASCII fast path not taken), Arabic,
+# a diacritic, an invisible mark, a Persian yeh (strict view), a case-folding letter, an astral
+# case pair (Deseret), a lone surrogate.
+SEPARATORS = ("", " ", "A", "ب", "ً", "\u200f", "ی", "ß", "\U00010400", "\ud800")
+
+
+@needs_c
+@pytest.mark.parametrize("sep", SEPARATORS)
+def test_c_normalization_is_the_reference_for_every_code_point(sep: str) -> None:
+    for start in range(0, len(EVERYTHING), 4096):
+        chunk = sep.join(EVERYTHING[i : i + 5] for i in range(start, start + 4096, 5))
+        assert normalize(chunk) == text_module._normalize_py(chunk), (sep, start)
+        assert normalize_exact(chunk) == text_module._normalize_exact_py(chunk), (sep, start)
+
+
+@needs_c
+def test_c_normalization_of_every_bmp_character_alone() -> None:
+    # alone and between ASCII letters: the fold table's entry for each character, casefold flag
+    # included (ß, İ, Σ change length or context under casefold; ﬁ under NFKC)
+    for cp in range(0x80, 0x10000):
+        ch = chr(cp)
+        for s in (ch, "A" + ch + "b", ch + "ى"):
+            assert normalize(s) == text_module._normalize_py(s), hex(cp)
+            assert normalize_exact(s) == text_module._normalize_exact_py(s), hex(cp)
+
+
+@needs_c
+def test_c_normalization_of_real_text_is_the_reference() -> None:
+    texts = [SEED.read_text(encoding="utf-8")]
+    for line in (DATA / "dedup_pairs.jsonl").read_text(encoding="utf-8").splitlines():
+        pair = json.loads(line)
+        texts += [pair[s][f] for s in "ab" for f in ("title", "body")]
+    for line in (DATA / "match_eval.tsv").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            texts.append(line.split("\t")[-1])
+    assert len(texts) > 1500
+    for t in texts:
+        assert normalize(t) == text_module._normalize_py(t)
+        assert normalize_exact(t) == text_module._normalize_exact_py(t)
+        assert normalize_strict(t) == text_module._normalize_exact_py(t).casefold()
+
+
+@pytest.mark.parametrize("sep", ["", " ", "a", "ب", "1", "_", "\u0640"])
+def test_joined_words_are_the_words_joined_for_every_code_point(sep: str) -> None:
+    text = sep.join(EVERYTHING[i : i + 7] for i in range(0, len(EVERYTHING), 7))
+    assert joined_words(text) == " " + " ".join(split_words(text)) + " "
+    assert joined_words("") == "  "
+    assert joined_words("،؛ ") == "  "
+    assert joined_words("شركةTesla في 2024") == " شركة Tesla في 2024 "
+
+
+def test_normalized_views_are_the_normalizers_in_any_order() -> None:
+    text = "موسكو " + ALL_BMP[::7] + " علی الأمریكیة Straße عَلِيّ"
+    views: tuple[View, ...] = ("folded", "strict", "exact")
+    expected = {v: normalizer(v)(text) for v in views}
+    for order in itertools.permutations(views):
+        n = Normalized(text)
+        for v in order:
+            assert n.view(v) == expected[v], order
+        assert n.folded == expected["folded"]
+    assert Normalized("").view("strict") == ""
+
+
+def test_trailer_lookahead_finds_what_the_plain_pattern_finds() -> None:
+    # _TRAILER_RE starts with a lookahead of every character a trailer can start with; the
+    # pattern without it is the reference. Texts around each marker, in every spelling the loose
+    # match allows, cut at several ends.
+    plain = re.compile(rf"(?:(?:{text_module._alternation(READ_ALSO)})|\[?(?:…|\.\.\.)\]?)[^\w]*\Z")
+    pieces = [*READ_ALSO, "إقرأ أيضاً", "اقـرأ", "READ MORE", "…", "...", "[…]", ".", "[", "]"]
+    pieces += [" ", "\n", ":", "»", "ـ", "ً", "\u200f", "نص", "x", "1", "_"]
+    rng = random.Random(7)  # noqa: S311 - replayable test data, not a secret
+    found = 0
+    for _ in range(20_000):
+        s = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        for end in (len(s), len(s) - 3):
+            a, b = max(0, end - 60), max(0, end)
+            m, ref = text_module._TRAILER_RE.search(s, a, b), plain.search(s, a, b)
+            assert (m and m.span()) == (ref and ref.span()), s
+            found += ref is not None
+    assert found > 1000
