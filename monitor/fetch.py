@@ -5,8 +5,12 @@ talks to httpx; its errors are wrapped here into FetchError with the cause chain
                                     raises FetchError(retryable, retry_after, status)
     backoff_delay(interval, error_streak, retry_after, cap)   pure: seconds to the next poll
 
-One `Fetcher` owns one shared `httpx.AsyncClient` (connection pooling across every feed). Each
-fetch is bounded on every axis a hostile server can stretch:
+One `Fetcher` owns one shared `httpx.AsyncClient` (connection pooling across every feed). Its
+transport splits the connection pool in shards of about POOL_SHARD connections, a feed always in
+the same shard (`_ShardedTransport`): httpcore's pool walks every connection, and for each idle
+one every connection again, on each request it queues or ends, so one pool of 32 connections
+cost ~1,100 calls per request (docs/bench-poll.md). Each fetch is bounded on every axis a
+hostile server can stretch:
 
 - time: `asyncio.timeout(spec.timeout)` around the whole fetch, redirects and body included
   (httpx's own timeout is per read, so a server dripping a byte a second would never trip it);
@@ -206,6 +210,31 @@ def redirect_refusal(origin: frozenset[str], target: frozenset[str]) -> str | No
     return f"redirect to a {'/'.join(bad)} address refused (set poll.allow_private to allow)"
 
 
+POOL_SHARD = 8  # connections per pool shard
+
+
+class _ShardedTransport(httpx.AsyncBaseTransport):
+    """Several httpcore pools behind one transport, a request's shard chosen by its URL (a
+    feed's polls reuse its shard's connections). Each shard may open up to twice its share,
+    so an uneven spread waits for nothing the global limits (the Fetcher's callers) allow."""
+
+    def __init__(self, max_connections: int) -> None:
+        count = max(1, max_connections // POOL_SHARD)
+        per = 2 * -(-max_connections // count)
+        limits = httpx.Limits(max_connections=per, max_keepalive_connections=per)
+        self._shards = [httpx.AsyncHTTPTransport(limits=limits) for _ in range(count)]
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        key = f"{url.host}:{url.port}{url.raw_path.decode('ascii', 'replace')}"
+        shard = self._shards[zlib.crc32(key.encode()) % len(self._shards)]
+        return await shard.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        for shard in self._shards:
+            await shard.aclose()
+
+
 DRAIN_BYTES = 64 * 1024
 
 
@@ -254,7 +283,7 @@ class Fetcher:
         self._clock = clock
         self._owns_client = client is None
         self._client = client or httpx.AsyncClient(
-            transport=transport,
+            transport=transport or _ShardedTransport(max_connections),
             follow_redirects=False,
             trust_env=False,  # proxies only when configured (HAZARDS 22)
             limits=httpx.Limits(
