@@ -382,6 +382,16 @@ class _ViewIndex:
 
 # --- the matcher -------------------------------------------------------------------------------
 
+# A watchlist as match_own reads it: name, feeds, fields, (term id, label) of its `any` terms
+# when it has no other (else None), whether two of those share a label.
+_Plan = tuple[
+    str,
+    frozenset[str] | None,
+    tuple[Field, ...] | None,
+    tuple[tuple[int, str], ...] | None,
+    bool,
+]
+
 
 @dataclass(frozen=True, slots=True)
 class _Watchlist:
@@ -505,6 +515,22 @@ class Matcher:
             for t in dict.fromkeys((*w.any, *w.all)):
                 self._by_term.setdefault(t, []).append(i)
         self._scoped = any(w.spec.feeds for w in wls)
+        # What match_own needs of each watchlist, looked up once: the feeds (None: any feed),
+        # the fields (None: all of them), and for a watchlist of `any` terms only (most of
+        # them), its terms with their labels and whether two share a label.
+        self._plans: list[_Plan] = []
+        for w in wls:
+            labels = tuple(self._terms[t].label for t in w.any)
+            simple = bool(w.any) and not w.all and not w.none
+            self._plans.append(
+                (
+                    w.spec.name,
+                    frozenset(w.spec.feeds) if w.spec.feeds else None,
+                    None if len(w.spec.fields) == len(ALL_FIELDS) else w.spec.fields,
+                    tuple(zip(w.any, labels, strict=True)) if simple else None,
+                    len(set(labels)) < len(labels),
+                )
+            )
         self._fields = tuple(f for f in ALL_FIELDS if any(f in w.spec.fields for w in wls))
 
     @property
@@ -572,20 +598,31 @@ class Matcher:
                 per_field[fld] = found
         if not per_field:
             return ()
-        everywhere = set().union(*per_field.values())
-        candidates = sorted({i for t in everywhere for i in self._by_term.get(t, ())})
+        everywhere = (
+            next(iter(per_field.values()))
+            if len(per_field) == 1
+            else set().union(*per_field.values())
+        )
+        by_term = self._by_term
+        candidates = sorted({i for t in everywhere if t in by_term for i in by_term[t]})
         out = []
         for i in candidates:
-            w = self._watchlists[i]
-            if feed is not None and w.spec.feeds and feed not in w.spec.feeds:
+            name, feeds, fields, any_labels, shared_labels = self._plans[i]
+            if feed is not None and feeds is not None and feed not in feeds:
                 continue
-            if len(w.spec.fields) == len(ALL_FIELDS):
+            if fields is None:
                 found = everywhere
             else:
-                found = set().union(*(per_field.get(f, set()) for f in w.spec.fields))
-            ok, terms = self._decide(w, found)
+                found = set().union(*(per_field[f] for f in fields if f in per_field))
+            if any_labels is not None:  # `any` terms only: _decide's answer, sooner
+                labels = [label for t, label in any_labels if t in found]
+                if labels:
+                    terms = tuple(dict.fromkeys(labels)) if shared_labels else tuple(labels)
+                    out.append(Match(name, terms))
+                continue
+            ok, terms = self._decide(self._watchlists[i], found)
             if ok:
-                out.append(Match(w.spec.name, terms))
+                out.append(Match(name, terms))
         return tuple(out)
 
     def explain(

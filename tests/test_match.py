@@ -315,6 +315,16 @@ def test_explain_agrees_with_match_on_the_eval_set() -> None:
         assert m.match(r.text, r.text, "") == m.explain(r.text, r.text, "").matches, r.line
 
 
+def test_terms_sharing_a_label_reported_once() -> None:
+    # two terms written alike (folded and strict): the watchlist reports the label once, as
+    # explain does
+    m = wl(any=(T("موسكو"), T("موسكو", strict=True), T("كييف")))
+    assert m.match("موسكو وكييف", "", "")[0].terms == ("موسكو", "كييف")
+    assert m.explain("موسكو وكييف", "", "").matches == m.match("موسكو وكييف", "", "")
+    m = wl(any=(T("موسكو"),), all=(T("موسكو", strict=True),))
+    assert m.match("موسكو", "", "")[0].terms == ("موسكو",)
+
+
 def test_thousands_of_terms_in_one_matcher() -> None:
     terms = (*tuple(T(f"مصطلح{i} رقم") for i in range(5000)), T("موسكو"))
     m = compile_watchlists([WatchlistSpec("big", any=terms)])
