@@ -138,6 +138,18 @@ def _title_line(alert: Alert) -> str:
     return slack_link(alert.item.url, title)
 
 
+def _message(alert: Alert, text: str, blocks: list[dict[str, Any]]) -> dict[str, Any]:
+    """chat.postMessage arguments: the fallback text, at most BLOCKS_MAX blocks, no unfurling,
+    and the alert's id in the message metadata."""
+    return {
+        "text": text,
+        "blocks": blocks[:BLOCKS_MAX],
+        "unfurl_links": False,
+        "unfurl_media": False,
+        "metadata": _metadata(alert),
+    }
+
+
 def _metadata(alert: Alert) -> dict[str, Any]:
     return {
         "event_type": METADATA_EVENT,
@@ -170,13 +182,7 @@ def render(alert: Alert) -> dict[str, Any]:
         source += f"  ·  also: {_also(alert)}"
     blocks.append({"type": "context", "elements": [_mrkdwn(about), _mrkdwn(source)]})
 
-    return {
-        "text": f"{watchlist}: {title}",
-        "blocks": blocks[:BLOCKS_MAX],
-        "unfurl_links": False,
-        "unfurl_media": False,
-        "metadata": _metadata(alert),
-    }
+    return _message(alert, f"{watchlist}: {title}", blocks)
 
 
 def _sources(alert: Alert) -> list[str]:
@@ -197,17 +203,11 @@ def _also(alert: Alert) -> str:
 def render_reply(alert: Alert, thread_ref: str) -> dict[str, Any]:
     """The thread reply for a story update: "also: <feeds>" and the new item's title."""
     also = _also(alert)
-    return {
-        "text": f"also: {also}",
-        "blocks": [
-            {"type": "section", "text": _mrkdwn(f"also: *{also}*")},
-            {"type": "context", "elements": [_mrkdwn(_title_line(alert))]},
-        ],
-        "thread_ts": thread_ref,
-        "unfurl_links": False,
-        "unfurl_media": False,
-        "metadata": _metadata(alert),
-    }
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": _mrkdwn(f"also: *{also}*")},
+        {"type": "context", "elements": [_mrkdwn(_title_line(alert))]},
+    ]
+    return {**_message(alert, f"also: {also}", blocks), "thread_ts": thread_ref}
 
 
 DIGEST_SHOWN = 40  # alerts listed in one digest message (Slack allows 50 blocks)
@@ -240,13 +240,7 @@ def render_digest(alert: Alert) -> dict[str, Any]:
         )
     if n > DIGEST_SHOWN:
         blocks.append({"type": "context", "elements": [_mrkdwn(f"and {n - DIGEST_SHOWN} more")]})
-    return {
-        "text": f"{watchlist}: {n} alerts",
-        "blocks": blocks[:BLOCKS_MAX],
-        "unfurl_links": False,
-        "unfurl_media": False,
-        "metadata": _metadata(alert),
-    }
+    return _message(alert, f"{watchlist}: {n} alerts", blocks)
 
 
 def message_for(delivery: Delivery) -> dict[str, Any]:

@@ -388,13 +388,12 @@ class SQLiteStore:
         item's own id first: it is in items; its other keys are in item_keys)."""
         wanted = list(dict.fromkeys(keys))
         seen: dict[str, str] = {}
-        for i in range(0, len(wanted), 500):
-            chunk = wanted[i : i + 500]
+        for chunk in _chunks(wanted, 500):
             marks = ",".join("?" * len(chunk))
             rows = self._read(
                 f"SELECT key, item_id, 0 FROM item_keys WHERE key IN ({marks})"  # noqa: S608
                 f" UNION ALL SELECT id, id, 1 FROM items WHERE id IN ({marks})",
-                chunk + chunk,
+                [*chunk, *chunk],
             )
             for key, item_id, own in rows:
                 if own or key not in seen:
