@@ -30,8 +30,6 @@ import os
 import random
 import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter, defaultdict
@@ -42,9 +40,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, WEBHOOK_SECRET
 from tests.feedgen import FakeItem, rss
-from tests.helpers import wait_for
+from tests.helpers import start, wait_for
 from tests.servers import FeedServer, Request, SlackServer, WebhookReceiver
 
 pytestmark = pytest.mark.slow
@@ -193,21 +190,21 @@ def make_wave(rng: random.Random, wave: int) -> list[Expected]:
     return out
 
 
-def start(cfg: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "TEST_SLACK_TOKEN": "xoxb-test-token",
-        "TEST_WEBHOOK_SECRET": WEBHOOK_SECRET,
-    }
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "monitor", "-c", str(cfg), "run"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: cleanup reaches the parse workers
-        )
+def write_config(
+    tmp_path: Path, urls: dict[str, str], slack: SlackServer, hook: WebhookReceiver
+) -> Path:
+    """CONFIG for FEEDS at `urls` and these receivers, storing in tmp_path/m.db."""
+    cfg = tmp_path / "monitor.yaml"
+    cfg.write_text(
+        CONFIG.format(
+            db=tmp_path / "m.db",
+            feeds="\n".join(f"  - url: {urls[f]}\n    name: outlet-{f}" for f in FEEDS),
+            slack=slack.url,
+            hook=hook.url,
+        ),
+        encoding="utf-8",
+    )
+    return cfg
 
 
 @contextlib.contextmanager
@@ -256,16 +253,7 @@ def test_kill_9_at_random_moments_loses_nothing_and_repeats_only_in_flight(
             feed_server.publish(f"/{f}.xml", rss(docs[f], title=f"outlet {f}"))
 
     db = tmp_path / "m.db"
-    cfg = tmp_path / "monitor.yaml"
-    cfg.write_text(
-        CONFIG.format(
-            db=db,
-            feeds="\n".join(f"  - url: {urls[f]}\n    name: outlet-{f}" for f in FEEDS),
-            slack=slack_server.url,
-            hook=webhook_receiver.url,
-        ),
-        encoding="utf-8",
-    )
+    cfg = write_config(tmp_path, urls, slack_server, webhook_receiver)
     log = tmp_path / "daemon.log"
     kills: list[Kill] = []
     groups: list[int] = []
@@ -300,7 +288,7 @@ def test_kill_9_at_random_moments_loses_nothing_and_repeats_only_in_flight(
                 elif kind == "fetch":
                     h.fetch_trap = trap
             started = time.monotonic()
-            proc = start(cfg, log)
+            proc = start(cfg, log, new_session=True)
             groups.append(proc.pid)
             if kind == "random":
                 time.sleep(rng.uniform(0.05, 2.5))
@@ -322,7 +310,7 @@ def test_kill_9_at_random_moments_loses_nothing_and_repeats_only_in_flight(
         # The last run: everything published must be ingested and the outbox drained.
         with h.lock:
             h.run = KILLS
-        proc = start(cfg, log)
+        proc = start(cfg, log, new_session=True)
         groups.append(proc.pid)
         alerting = [e for e in expected if e.watchlists]
         n_alerts = sum(len(e.watchlists) for e in alerting)
@@ -425,20 +413,10 @@ def test_kill_9_leaves_no_helper_processes_behind(
 ) -> None:
     item = FakeItem("x-1", "وزير يزور موسكو اليوم", " ".join(VOCABULARY[:40]), None, time.time())
     urls = {f: feed_server.publish(f"/{f}.xml", rss([item] if f == "a" else [])) for f in FEEDS}
-    db = tmp_path / "m.db"
-    cfg = tmp_path / "monitor.yaml"
-    cfg.write_text(
-        CONFIG.format(
-            db=db,
-            feeds="\n".join(f"  - url: {urls[f]}\n    name: outlet-{f}" for f in FEEDS),
-            slack=slack_server.url,
-            hook=webhook_receiver.url,
-        ),
-        encoding="utf-8",
-    )
+    cfg = write_config(tmp_path, urls, slack_server, webhook_receiver)
     groups: list[int] = []
     with reaped(groups):
-        proc = start(cfg, tmp_path / "daemon.log")
+        proc = start(cfg, tmp_path / "daemon.log", new_session=True)
         groups.append(proc.pid)
         # The item was parsed (so the parse workers exist) once its alert arrives.
         wait_for(lambda: len(webhook_receiver.received) >= 1, "the alert", timeout=30)

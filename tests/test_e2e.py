@@ -3,10 +3,6 @@ a local webhook receiver; SIGTERM, restart, more items, and no alert ever repeat
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,7 +10,7 @@ import pytest
 
 from tests.conftest import ROOT, WEBHOOK_SECRET
 from tests.feedgen import FakeItem, rss
-from tests.helpers import wait_for
+from tests.helpers import start, stop, wait_for
 from tests.servers import FeedServer, SlackServer, WebhookReceiver
 
 pytestmark = pytest.mark.slow
@@ -46,27 +42,6 @@ watchlists:
     any: [زيلينسكي]
     notify: [desk, archive]
 """
-
-
-def start(cfg: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "TEST_SLACK_TOKEN": "xoxb-test-token",
-        "TEST_WEBHOOK_SECRET": WEBHOOK_SECRET,
-    }
-    with log.open("ab") as out:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(
-            [sys.executable, "-m", "monitor", "-c", str(cfg), "run"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def stop(proc: subprocess.Popen[bytes]) -> int:
-    proc.send_signal(signal.SIGTERM)
-    return proc.wait(timeout=15)
 
 
 def test_run_alerts_once_across_restart(

@@ -18,7 +18,8 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -294,6 +295,31 @@ def run(coro):  # type: ignore[no-untyped-def]
     return asyncio.run(coro)
 
 
+@asynccontextmanager
+async def polling(cfg: Config, store: SQLiteStore, clock: Clock) -> AsyncIterator[Pipeline]:
+    """A Pipeline on a fresh Fetcher, closed on the way out."""
+    fetcher = Fetcher()
+    try:
+        yield Pipeline(cfg, store, fetcher, clock=clock)
+    finally:
+        await fetcher.aclose()
+
+
+@asynccontextmanager
+async def delivering(
+    cfg: Config, store: SQLiteStore, clock: Clock, **sender: Any
+) -> AsyncIterator[tuple[Pipeline, Sender]]:
+    """A Pipeline and a Sender on the destinations of `cfg`; `sender` adds Sender keywords. The
+    fetcher and the notifiers are closed on the way out."""
+    fetcher = Fetcher()
+    notifiers = build_notifiers(cfg)
+    pipe = Pipeline(cfg, store, fetcher, clock=clock)
+    try:
+        yield pipe, Sender(store, notifiers, clock=clock, **sender)
+    finally:
+        await close(fetcher, notifiers)
+
+
 def spec(url: str, timeout: float = 2.0) -> Any:
     from monitor.models import FeedSpec
 
@@ -315,19 +341,17 @@ def test_hazard_04_html_or_empty_200_is_a_failure_not_all_items_removed(
     store = SQLiteStore(str(tmp_path / "m.db"))
 
     async def go() -> None:
-        fetcher = Fetcher()
-        pipe = Pipeline(cfg, store, fetcher, clock=Clock(now))
-        assert (await pipe.poll(cfg.feeds[0])).alerts == 2
-        for handler, why in ((hostile.html_page(), "HTML"), (hostile.empty_200(), "empty")):
-            feed_server.overrides["/a.xml"] = handler
-            r = await pipe.poll(cfg.feeds[0])
-            assert r.outcome == "error", why
-            assert why in (r.error or ""), r.error
-        del feed_server.overrides["/a.xml"]
-        feed_server.publish("/a.xml", body + b" ")  # the same items again, a new ETag
-        back = await pipe.poll(cfg.feeds[0])
-        assert (back.outcome, back.new_items, back.alerts) == ("new", 0, 0)
-        await fetcher.aclose()
+        async with polling(cfg, store, Clock(now)) as pipe:
+            assert (await pipe.poll(cfg.feeds[0])).alerts == 2
+            for handler, why in ((hostile.html_page(), "HTML"), (hostile.empty_200(), "empty")):
+                feed_server.overrides["/a.xml"] = handler
+                r = await pipe.poll(cfg.feeds[0])
+                assert r.outcome == "error", why
+                assert why in (r.error or ""), r.error
+            del feed_server.overrides["/a.xml"]
+            feed_server.publish("/a.xml", body + b" ")  # the same items again, a new ETag
+            back = await pipe.poll(cfg.feeds[0])
+            assert (back.outcome, back.new_items, back.alerts) == ("new", 0, 0)
 
     run(go())
     assert store.counts()["items"] == 2
@@ -346,27 +370,25 @@ def test_hazard_07_duplicate_guids_changing_guids_and_a_restored_backup(
     store = SQLiteStore(str(tmp_path / "m.db"))
 
     async def go() -> None:
-        fetcher = Fetcher()
-        pipe = Pipeline(cfg, store, fetcher, clock=Clock(now))
-        first = await pipe.poll(cfg.feeds[0])
-        assert (first.new_items, first.alerts) == (3, 3), "three guids, the duplicate once"
-        # The same articles under GUIDs that change every poll: their links identify them.
-        moved = [
-            FakeItem("new-" + it.guid, it.title, it.body, it.link, it.published)
-            for it in items(2, now, start=10)
-        ]
-        feed_server.publish("/a.xml", rss(moved))
-        assert (await pipe.poll(cfg.feeds[0])).alerts == 0
-        # A feed restored from backup re-publishes 500 old items: max_age keeps them quiet.
-        old = [
-            FakeItem(it.guid, it.title, it.body, it.link, now - 30 * 86400)
-            for it in items(500, now, start=1000)
-        ]
-        feed_server.publish("/a.xml", rss(old))
-        restored = await pipe.poll(cfg.feeds[0])
-        assert restored.alerts == 0
-        assert restored.new_items == 500
-        await fetcher.aclose()
+        async with polling(cfg, store, Clock(now)) as pipe:
+            first = await pipe.poll(cfg.feeds[0])
+            assert (first.new_items, first.alerts) == (3, 3), "three guids, the duplicate once"
+            # The same articles under GUIDs that change every poll: their links identify them.
+            moved = [
+                FakeItem("new-" + it.guid, it.title, it.body, it.link, it.published)
+                for it in items(2, now, start=10)
+            ]
+            feed_server.publish("/a.xml", rss(moved))
+            assert (await pipe.poll(cfg.feeds[0])).alerts == 0
+            # A feed restored from backup re-publishes 500 old items: max_age keeps them quiet.
+            old = [
+                FakeItem(it.guid, it.title, it.body, it.link, now - 30 * 86400)
+                for it in items(500, now, start=1000)
+            ]
+            feed_server.publish("/a.xml", rss(old))
+            restored = await pipe.poll(cfg.feeds[0])
+            assert restored.alerts == 0
+            assert restored.new_items == 500
 
     run(go())
     store.close()
@@ -403,12 +425,10 @@ def test_hazard_19_byte_identical_body_is_not_parsed_again(
         store = SQLiteStore(str(tmp_path / "m.db"))
 
         async def go() -> None:
-            fetcher = Fetcher()
-            pipe = Pipeline(cfg, store, fetcher, clock=Clock(now))
-            assert (await pipe.poll(cfg.feeds[0])).alerts == 1
-            again = await pipe.poll(cfg.feeds[0])
-            assert (again.outcome, again.items, again.alerts) == ("unchanged", 0, 0)
-            await fetcher.aclose()
+            async with polling(cfg, store, Clock(now)) as pipe:
+                assert (await pipe.poll(cfg.feeds[0])).alerts == 1
+                again = await pipe.poll(cfg.feeds[0])
+                assert (again.outcome, again.items, again.alerts) == ("unchanged", 0, 0)
 
         run(go())
         assert store.feed_state(cfg.feeds[0].url).body_hash
@@ -465,15 +485,13 @@ def test_hazard_16_other_feeds_keep_their_cadence(
     finished: list[str] = []
 
     async def go() -> None:
-        fetcher = Fetcher()
-        pipe = Pipeline(cfg, store, fetcher, clock=Clock(now))
+        async with polling(cfg, store, Clock(now)) as pipe:
 
-        async def one(i: int) -> None:
-            r = await pipe.poll(cfg.feeds[i])
-            finished.append(f"{r.feed}:{r.outcome}")
+            async def one(i: int) -> None:
+                r = await pipe.poll(cfg.feeds[i])
+                finished.append(f"{r.feed}:{r.outcome}")
 
-        await asyncio.gather(*(one(i) for i in range(4)))
-        await fetcher.aclose()
+            await asyncio.gather(*(one(i) for i in range(4)))
 
     run(go())
     assert finished[-1] == "drip:error"
@@ -593,10 +611,8 @@ def test_hazard_20_the_next_poll_waits_capped(
     now = time.time()
 
     async def go() -> float:
-        fetcher = Fetcher()
-        pipe = Pipeline(cfg, store, fetcher, clock=Clock(now))
-        r = await pipe.poll(cfg.feeds[0])
-        await fetcher.aclose()
+        async with polling(cfg, store, Clock(now)) as pipe:
+            r = await pipe.poll(cfg.feeds[0])
         assert r.outcome == "error"
         return r.next_in
 
@@ -671,19 +687,15 @@ def test_hazard_24_slack_429_storm_holds_only_that_channel(
     hostile_slack.storm["CSTORM"] = 30
 
     async def go() -> None:
-        fetcher = Fetcher()
-        notifiers = build_notifiers(cfg)
-        pipe = Pipeline(cfg, store, fetcher, clock=clock)
-        sender = Sender(store, notifiers, clock=clock)
-        await pipe.poll(cfg.feeds[0])
-        assert await sender.send_due() == 6, "calm and archive get all three"
-        for _ in range(10):  # minutes of 429s with Retry-After 30
+        async with delivering(cfg, store, clock) as (pipe, sender):
+            await pipe.poll(cfg.feeds[0])
+            assert await sender.send_due() == 6, "calm and archive get all three"
+            for _ in range(10):  # minutes of 429s with Retry-After 30
+                clock.t += 30
+                assert await sender.send_due() == 0
+            del hostile_slack.storm["CSTORM"]
             clock.t += 30
-            assert await sender.send_due() == 0
-        del hostile_slack.storm["CSTORM"]
-        clock.t += 30
-        assert await sender.send_due() == 3
-        await close(fetcher, notifiers)
+            assert await sender.send_due() == 3
 
     run(go())
     by_channel: dict[str, list[str]] = {}
@@ -742,15 +754,11 @@ def test_hazard_25_reset_after_accept_one_duplicate_with_the_same_alert_id(
     hostile_slack.on_request = reset_after_accept
 
     async def go() -> None:
-        fetcher = Fetcher()
-        notifiers = build_notifiers(cfg)
-        pipe = Pipeline(cfg, store, fetcher, clock=clock)
-        sender = Sender(store, notifiers, clock=clock)
-        await pipe.poll(cfg.feeds[0])
-        assert await sender.send_due() == 0, "no answer: retried later, not twice now"
-        clock.t += RETRY_LADDER[0]
-        assert await sender.send_due() == 1
-        await close(fetcher, notifiers)
+        async with delivering(cfg, store, clock) as (pipe, sender):
+            await pipe.poll(cfg.feeds[0])
+            assert await sender.send_due() == 0, "no answer: retried later, not twice now"
+            clock.t += RETRY_LADDER[0]
+            assert await sender.send_due() == 1
 
     run(go())
     posts = [r for r in hostile_slack.requests if r.path.endswith("chat.postMessage")]
@@ -779,16 +787,12 @@ def test_hazard_26_ok_false_is_dead_lettered_with_its_reason_and_the_operator_to
     )
 
     async def go() -> None:
-        fetcher = Fetcher()
-        notifiers = build_notifiers(cfg)
-        pipe = Pipeline(cfg, store, fetcher, clock=clock)
-        sender = Sender(store, notifiers, clock=clock, operator=cfg.raw.operator)
-        await pipe.poll(cfg.feeds[0])
-        await sender.send_due()
-        await sender.send_due()
-        clock.t += 10_000
-        await sender.send_due()
-        await close(fetcher, notifiers)
+        async with delivering(cfg, store, clock, operator=cfg.raw.operator) as (pipe, sender):
+            await pipe.poll(cfg.feeds[0])
+            await sender.send_due()
+            await sender.send_due()
+            clock.t += 10_000
+            await sender.send_due()
 
     run(go())
     rows = {
@@ -820,19 +824,16 @@ def test_hazard_27_410_disables_the_destination_and_its_other_alerts_wait(
         webhook_receiver.script.append(Response(410, b"gone"))
 
         async def go() -> None:
-            fetcher = Fetcher()
-            notifiers = build_notifiers(cfg)
-            pipe = Pipeline(cfg, store, fetcher, clock=clock)
-            sender = Sender(store, notifiers, clock=clock, operator=cfg.raw.operator)
-            await pipe.poll(cfg.feeds[0])
-            for _ in range(3):
-                await sender.send_due()
-                clock.t += 3600
-            assert "gone" in sender.disabled
-            # A reload that rebuilds the destination enables it again.
-            sender.notifiers["gone"] = build_notifiers(cfg)["gone"]
-            assert await sender.send_due() == 2
-            await close(fetcher, notifiers, sender.notifiers)
+            async with delivering(cfg, store, clock, operator=cfg.raw.operator) as (pipe, sender):
+                await pipe.poll(cfg.feeds[0])
+                for _ in range(3):
+                    await sender.send_due()
+                    clock.t += 3600
+                assert "gone" in sender.disabled
+                # A reload that rebuilds the destination enables it again.
+                sender.notifiers["gone"] = build_notifiers(cfg)["gone"]
+                assert await sender.send_due() == 2
+                await close(sender.notifiers)  # the rebuilt one, with the others again
 
         run(go())
         states = sorted(
@@ -859,17 +860,13 @@ def test_hazard_27_slow_receiver_times_out_and_is_retried_with_the_same_id(
     webhook_receiver.script.append(Response(200, b"ok", delay=3.0))  # "60 s", scaled down
 
     async def go() -> None:
-        fetcher = Fetcher()
-        notifiers = build_notifiers(cfg)
-        pipe = Pipeline(cfg, store, fetcher, clock=clock)
-        sender = Sender(store, notifiers, clock=clock)
-        await pipe.poll(cfg.feeds[0])
-        assert await sender.send_due() == 0
-        (row,) = store.deliveries(("pending",))
-        assert "no answer within 0.5 s" in (row.last_error or "")
-        clock.t += RETRY_LADDER[0]
-        assert await sender.send_due() == 1
-        await close(fetcher, notifiers)
+        async with delivering(cfg, store, clock) as (pipe, sender):
+            await pipe.poll(cfg.feeds[0])
+            assert await sender.send_due() == 0
+            (row,) = store.deliveries(("pending",))
+            assert "no answer within 0.5 s" in (row.last_error or "")
+            clock.t += RETRY_LADDER[0]
+            assert await sender.send_due() == 1
 
     run(go())
     ids = {h["webhook-id"] for h, _, _ in webhook_receiver.received}
@@ -891,20 +888,16 @@ def test_hazard_28_receiver_down_for_days_ladder_then_dead_letter_then_replay(
     assert RETRY_LADDER == (5, 300, 1800, 7200, 18000, 36000, 36000), "Svix's schedule"
 
     async def go() -> list[float]:
-        fetcher = Fetcher()
-        notifiers = build_notifiers(cfg)
-        pipe = Pipeline(cfg, store, fetcher, clock=clock)
-        sender = Sender(store, notifiers, clock=clock)
-        await pipe.poll(cfg.feeds[0])
-        waits = []
-        for _ in range(8):
-            await sender.send_due()  # the first try is immediate
-            nxt = store.next_due_at()
-            if nxt is None:
-                break
-            waits.append(nxt - clock.t)
-            clock.t = nxt
-        await close(fetcher, notifiers)
+        async with delivering(cfg, store, clock) as (pipe, sender):
+            await pipe.poll(cfg.feeds[0])
+            waits = []
+            for _ in range(8):
+                await sender.send_due()  # the first try is immediate
+                nxt = store.next_due_at()
+                if nxt is None:
+                    break
+                waits.append(nxt - clock.t)
+                clock.t = nxt
         return waits
 
     waits = run(go())
@@ -935,17 +928,15 @@ def test_hazard_33_disk_full_during_commit_rolls_back_and_recovers(
     store.db.execute(f"PRAGMA max_page_count = {pages}")
 
     async def go() -> None:
-        fetcher = Fetcher()
-        pipe = Pipeline(cfg, store, fetcher, clock=Clock(now))
-        with pytest.raises(StoreError, match="full"):
-            await pipe.poll(cfg.feeds[0])
-        assert store.counts()["items"] == 0
-        assert store.seen_keys(["g:" + "x"]) == {}
-        assert store.feed_state(cfg.feeds[0].url).etag is None, "validators not kept either"
-        store.db.execute("PRAGMA max_page_count = 1073741823")
-        r = await pipe.poll(cfg.feeds[0])
-        assert (r.outcome, r.new_items, r.alerts) == ("new", 40, 40)
-        await fetcher.aclose()
+        async with polling(cfg, store, Clock(now)) as pipe:
+            with pytest.raises(StoreError, match="full"):
+                await pipe.poll(cfg.feeds[0])
+            assert store.counts()["items"] == 0
+            assert store.seen_keys(["g:" + "x"]) == {}
+            assert store.feed_state(cfg.feeds[0].url).etag is None, "validators not kept either"
+            store.db.execute("PRAGMA max_page_count = 1073741823")
+            r = await pipe.poll(cfg.feeds[0])
+            assert (r.outcome, r.new_items, r.alerts) == ("new", 40, 40)
 
     run(go())
     store.close()
@@ -984,11 +975,9 @@ def test_hazard_34_database_locked_by_another_process_waits_and_retries(
         assert holder.stdout.readline().strip() == "locked"
 
         async def go() -> None:
-            fetcher = Fetcher()
-            pipe = Pipeline(cfg, store, fetcher, clock=Clock(now))
-            r = await pipe.poll(cfg.feeds[0])
-            assert (r.outcome, r.alerts) == ("new", 3)
-            await fetcher.aclose()
+            async with polling(cfg, store, Clock(now)) as pipe:
+                r = await pipe.poll(cfg.feeds[0])
+                assert (r.outcome, r.alerts) == ("new", 3)
 
         run(go())
         assert holder.poll() is not None, "the poll committed only after the other let go"
@@ -1117,21 +1106,19 @@ def test_hazard_36_clock_steps_cause_no_burst_and_lose_nothing(
     webhook_receiver.script.append(Response(500, b"later"))
 
     async def go() -> None:
-        fetcher = Fetcher()
-        notifiers = build_notifiers(cfg)
-        pipe = Pipeline(cfg, store, fetcher, clock=clock)
-        sender = Sender(store, notifiers, clock=clock)
-        r = await pipe.poll(cfg.feeds[0])
-        assert r.next_in == 60
-        assert await sender.send_due() == 0  # 500: the lane stops, both wait
-        clock.t += 86400  # forward a day
-        assert (await pipe.poll(cfg.feeds[0])).next_in == 60, "one poll, the interval again"
-        assert await sender.send_due() == 2, "each delivery tried once, not once per missed step"
-        assert len(webhook_receiver.received) == 3
-        clock.t -= 3600  # back an hour
-        assert await sender.send_due() == 0, "nothing delivered is sent again"
-        assert (await pipe.poll(cfg.feeds[0])).alerts == 0
-        await close(fetcher, notifiers)
+        async with delivering(cfg, store, clock) as (pipe, sender):
+            r = await pipe.poll(cfg.feeds[0])
+            assert r.next_in == 60
+            assert await sender.send_due() == 0  # 500: the lane stops, both wait
+            clock.t += 86400  # forward a day
+            assert (await pipe.poll(cfg.feeds[0])).next_in == 60, "one poll, the interval again"
+            assert await sender.send_due() == 2, (
+                "each delivery tried once, not once per missed step"
+            )
+            assert len(webhook_receiver.received) == 3
+            clock.t -= 3600  # back an hour
+            assert await sender.send_due() == 0, "nothing delivered is sent again"
+            assert (await pipe.poll(cfg.feeds[0])).alerts == 0
 
     run(go())
     assert len(webhook_receiver.received) == 3
@@ -1209,13 +1196,9 @@ def test_hazard_38_a_too_broad_watchlist_is_capped_with_one_summary(
     clock = Clock(now)
 
     async def go() -> None:
-        fetcher = Fetcher()
-        notifiers = build_notifiers(cfg)
-        pipe = Pipeline(cfg, store, fetcher, clock=clock)
-        sender = Sender(store, notifiers, clock=clock)
-        await pipe.poll(cfg.feeds[0])
-        await sender.send_due(limit=1000)
-        await close(fetcher, notifiers)
+        async with delivering(cfg, store, clock) as (pipe, sender):
+            await pipe.poll(cfg.feeds[0])
+            await sender.send_due(limit=1000)
 
     with caplog.at_level("WARNING", logger="monitor"):
         run(go())

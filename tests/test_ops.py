@@ -33,8 +33,8 @@ from monitor.store import FeedOutcome, NewItem, OutboxEntry
 from monitor.store.sqlite import SQLiteStore
 from tests.conftest import ROOT, WEBHOOK_SECRET
 from tests.feedgen import FakeItem, rss
+from tests.helpers import start, stop, wait_for
 from tests.servers import FeedServer, Request, Response, WebhookReceiver
-from tests.test_e2e import start, stop, wait_for
 
 # --- config: http ----------------------------------------------------------------------------
 
@@ -514,18 +514,10 @@ watchlists:
     notify: [archive]
 """
 
-INVALID = """\
-storage: sqlite:///{db}
-poll: {{interval: fast, timeout: 5s, jitter: 0}}
-feeds:
-  - {{url: "{feed_a}", name: outlet-a}}
-destinations:
-  archive: {{type: webhook, url: "{hook}/hooks/news", secret: "${{TEST_WEBHOOK_SECRET}}"}}
-watchlists:
-  - name: moscow
-    any: [موسكو]
-    notify: [archiv]
-"""
+# RELOAD_CONFIG with two mistakes: an interval that is no duration, a misspelt destination.
+INVALID = RELOAD_CONFIG.replace("interval: 1,", "interval: fast,").replace(
+    "notify: [archive]", "notify: [archiv]"
+)
 
 
 def _cli(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:

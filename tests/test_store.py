@@ -15,9 +15,16 @@ from monitor.store import FeedOutcome, NewItem, OutboxEntry
 from monitor.store.sqlite import SQLiteStore
 
 
-def item(n: int, feed_url: str = "http://127.0.0.1/f.xml") -> Item:
+def item(
+    n: int,
+    feed_url: str = "http://127.0.0.1/f.xml",
+    *,
+    alt: tuple[str, ...] = (),
+    width: int = 0,
+) -> Item:
+    """Item `n` with id `u:{n}` (zero-padded to `width` digits) and alternative keys `alt`."""
     return Item(
-        id=f"u:{n}",
+        id=f"u:{n:0{width}d}",
         feed="f",
         feed_url=feed_url,
         guid=None,
@@ -26,6 +33,7 @@ def item(n: int, feed_url: str = "http://127.0.0.1/f.xml") -> Item:
         summary="ملخص",
         content="نص",
         published=datetime(2026, 1, 1, tzinfo=UTC),
+        alt_keys=alt,
     )
 
 

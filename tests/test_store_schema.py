@@ -16,6 +16,7 @@ from monitor.models import Alert, Item
 from monitor.store import FeedOutcome, NewItem, OutboxEntry
 from monitor.store.sqlite import SCHEMA_VERSION, SQLiteStore
 from tests.helpers import wait_for
+from tests.test_store import item as store_item
 
 # The schema of version 1, as monitor/store/sqlite.py created it (frozen here).
 SCHEMA_V1 = """
@@ -69,18 +70,8 @@ FEED = "http://127.0.0.1/f.xml"
 
 
 def item(n: int, alt: tuple[str, ...] = ()) -> Item:
-    return Item(
-        id=f"u:{n:04d}",
-        feed="f",
-        feed_url=FEED,
-        guid=None,
-        url=f"https://x.example/{n}",
-        title=f"عنوان {n}",
-        summary="ملخص",
-        content="نص",
-        published=datetime(2026, 1, 1, tzinfo=UTC),
-        alt_keys=alt,
-    )
+    """test_store's item, with the four-digit ids (`u:0001`) this file spells out."""
+    return store_item(n, FEED, alt=alt, width=4)
 
 
 def alert(n: int, story: str) -> Alert:
