@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import calendar
 import codecs
+import contextlib
 import html
 import io
 import re
@@ -53,6 +54,42 @@ except ImportError:  # pragma: no cover - a machine without a compiler: the Pyth
     _fastprint = None  # type: ignore[assignment]  # the module or None; callers test for None
 if not hasattr(_fastprint, "doc_facts"):  # pragma: no cover - a build older than this module
     _fastprint = None  # type: ignore[assignment]
+
+
+def cp1252_table(mapping: object) -> list[int] | None:
+    """feedparser's `pop` maps the C1 controls that windows-1252 used for punctuation (0x80-0x9F)
+    to the characters they stand for, with `text.translate(_cp1252)` on every element's text.
+    `_cp1252` is a dict, and inside str.translate every character the dict lacks (all of Arabic)
+    raises and clears a KeyError: a sixth of feedparser's time on an Arabic feed. This list gives
+    str.translate the same mapping without the exceptions: the identity over the Basic
+    Multilingual Plane, with feedparser's own entries in place; a character beyond it raises
+    IndexError, a LookupError like KeyError, and is kept as before. None when `mapping` is not
+    the dict of code points to single characters this expects (a future feedparser)."""
+    if not isinstance(mapping, dict) or not all(
+        isinstance(k, int) and 0 <= k < 0x10000 and isinstance(v, str) and len(v) == 1
+        for k, v in mapping.items()
+    ):
+        return None
+    table = list(range(0x10000))
+    for k, v in mapping.items():
+        table[k] = ord(v)
+    return table
+
+
+def _install_cp1252_table() -> bool:
+    """Swap feedparser's cp1252 dict for the equivalent list (`cp1252_table`) in the one module
+    that translates with it. Same output (tests/test_parse.py checks it on every code point of
+    the table and beyond), 0.07 ms less per Arabic item. False if feedparser changed shape."""
+    mixin = getattr(feedparser, "mixin", None)
+    table = cp1252_table(getattr(mixin, "_cp1252", None))
+    if mixin is None or table is None:
+        return False
+    mixin._cp1252 = table
+    return True
+
+
+CP1252_TABLE_INSTALLED = _install_cp1252_table()
+_CP1252_TABLE = cp1252_table(feedparser.html._cp1252) or list(range(0x10000))
 
 MAX_TITLE = 1_000
 MAX_SUMMARY = 10_000
@@ -184,6 +221,25 @@ _CATEGORY_RE = re.compile(
 )
 
 
+# Elements monitor never reads, common in real feeds (WordPress puts categories, dc:creator,
+# comments, wfw:commentRss and slash:comments on every item): removed before feedparser sees the
+# document (`drop_unused`), since feedparser's cost goes by element, not by byte. On WordPress-
+# shaped items that is 3 of 10 elements and 15% of parse_feed (benchmarks/poll.py). CDATA
+# sections are matched first and put back as they are, so nothing quoted inside content is
+# touched; an element with child elements (an Atom author) or a CDATA holding "]" is left to
+# feedparser.
+_UNUSED_ELEMENT_RE = re.compile(
+    r"(<!\[CDATA\[[^\]]*(?:\](?!\]>)[^\]]*)*\]\]>)"
+    r"|<((?:[A-Za-z_][\w.-]*:)?(?:category|subject|creator|author|comments|commentRss))\b[^>]*?"
+    r"(?:/>|>(?:<!\[CDATA\[[^\]]*\]\]>|[^<])*</\2\s*>)"
+)
+
+
+def drop_unused(text: str) -> str:
+    """`text` without the elements monitor never reads (see _UNUSED_ELEMENT_RE); CDATA kept."""
+    return _UNUSED_ELEMENT_RE.sub(r"\1", text)
+
+
 _ENTRY_END_RE = re.compile(r"</(?:[A-Za-z_][\w.-]*:)?(item|entry)\s*>", re.I)
 _ROOT_RE = re.compile(r"<([A-Za-z_][\w.:-]*)")
 
@@ -202,6 +258,51 @@ def cut_entries(text: str, max_items: int) -> tuple[str, int]:
     name = root.group(1)
     tail = "</channel>" if name.lower() == "rss" else ""
     return text[: ends[max_items - 1]] + f"{tail}</{name}>", len(ends)
+
+
+# content:encoded in its usual form, one CDATA section (WordPress writes it so), is taken out of
+# the document before feedparser and put back into the entry after it (`stash_content`).
+# feedparser adds nothing to such a text in strict mode: it joins it, strips it, tries the
+# UTF-8-read-as-Latin-1 repair and maps cp1252's C1 punctuation (`_as_feedparser_gives`, which
+# does the same); but it does the mapping character by character in Python's str.translate,
+# and the body of an article is most of an item's characters: a third of parse_feed's time on
+# WordPress-shaped feeds (benchmarks/analyze.py). Only the plain form is taken: another prefix
+# for the content namespace, a split CDATA, escaped markup or attributes stay with feedparser.
+_CONTENT_NS_RE = re.compile(
+    r"""xmlns:content\s*=\s*["']http://purl\.org/rss/1\.0/modules/content/["']"""
+)
+_CONTENT_CDATA_RE = re.compile(
+    r"(<content:encoded>)\s*<!\[CDATA\[([^\]]*(?:\](?!\]>)[^\]]*)*)\]\]>\s*(</content:encoded>)"
+)
+_C1_RE = re.compile("[\x80-\x9f]")
+
+
+def stash_content(text: str) -> tuple[str, dict[str, str]]:
+    """`text` with each plain content:encoded CDATA replaced by a token (a word the document
+    does not contain, and a number), and the tokens' texts as feedparser would give them."""
+    if "<content:encoded>" not in text or not _CONTENT_NS_RE.search(text):
+        return text, {}
+    mark = "monitorstash"
+    while mark in text:
+        mark += "x"
+    stash: dict[str, str] = {}
+
+    def put(m: re.Match[str]) -> str:
+        token = f"{mark}{len(stash)}"
+        stash[token] = _as_feedparser_gives(m.group(2))
+        return m.group(1) + token + m.group(3)
+
+    return _CONTENT_CDATA_RE.sub(put, text), stash
+
+
+def _as_feedparser_gives(text: str) -> str:
+    """What feedparser's strict parser makes of a CDATA text (mixin.pop with encoding utf-8)."""
+    text = text.strip()
+    with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
+        text = text.encode("iso-8859-1").decode("utf-8")
+    if _C1_RE.search(text):
+        text = text.translate(_CP1252_TABLE)
+    return text
 
 
 def neutralize(text: str) -> str:
@@ -400,25 +501,31 @@ def _text(value: object, limit: int) -> str:
     return truncate(html_to_text(value[: limit * 4]), limit)
 
 
-def _content(entry: Mapping[str, Any]) -> str:
+def _content(entry: Mapping[str, Any], stash: Mapping[str, str]) -> str:
     parts = entry.get("content")
     if not isinstance(parts, list) or not parts:
         return ""
-    best = max((p.get("value") or "" for p in parts[:10]), key=len)
+    values = (p.get("value") or "" for p in parts[:10])
+    best = max((stash.get(v, v) if isinstance(v, str) else v for v in values), key=len)
     return str(best)
 
 
-def _entry(raw: Mapping[str, Any], base: str) -> Entry:
+def _entry(raw: Mapping[str, Any], base: str, stash: Mapping[str, str]) -> Entry:
     guid = raw.get("id")
     guid = guid.strip()[:MAX_GUID] if isinstance(guid, str) else None
     return Entry(
         guid=guid or None,
         link=safe_link(raw.get("link"), base),
         title=_text(raw.get("title"), MAX_TITLE).replace("\n", " "),
-        summary=_text(raw.get("summary"), MAX_SUMMARY),
-        content=_text(_content(raw), MAX_CONTENT),
+        summary=_text(_unstash(raw.get("summary"), stash), MAX_SUMMARY),
+        content=_text(_content(raw, stash), MAX_CONTENT),
         published=_date(raw),
     )
+
+
+def _unstash(value: object, stash: Mapping[str, str]) -> object:
+    """feedparser copies an entry's content into its summary when it has no summary of its own."""
+    return stash.get(value, value) if isinstance(value, str) and stash else value
 
 
 _HTML_PAGE_RE = re.compile(r"^\s*(?:<!--.*?-->\s*)*<(?:!DOCTYPE\s+html|html)\b", re.I | re.S)
@@ -436,8 +543,9 @@ def parse_feed(
     text, _codec_name = decode_body(body, content_type)
     if _HTML_PAGE_RE.match(text[:4096]):
         raise ParseError(url, "not a feed: an HTML page")
-    text = _XML_DECL_TEXT_RE.sub("", neutralize(text), count=1)
+    text = drop_unused(_XML_DECL_TEXT_RE.sub("", neutralize(text), count=1))
     text, found = cut_entries(text, max_items)
+    text, stash = stash_content(text)
     data = b'<?xml version="1.0" encoding="utf-8"?>\n' + text.encode("utf-8", "replace")
     d = feedparser.parse(
         io.BytesIO(data),  # a stream: feedparser opens str/bytes that look like paths or URLs
@@ -452,7 +560,7 @@ def parse_feed(
         reason = f"{type(exc).__name__}: {exc}" if exc else "no feed element"
         raise ParseError(url, f"not a feed: {reason}"[:300])
     feed = d.get("feed") or {}
-    entries = tuple(_entry(e, url) for e in raw_entries[:max_items])
+    entries = tuple(_entry(e, url, stash) for e in raw_entries[:max_items])
     warning = None
     if d.get("bozo"):
         exc = d.get("bozo_exception")

@@ -3,24 +3,30 @@ plus the rules (charsets, hostile documents, HTML to text, links, dates) as tabl
 
 from __future__ import annotations
 
+import html
 import pickle
 from datetime import UTC, datetime
 from pathlib import Path
 
+import feedparser
 import pytest
 
 from monitor.errors import ParseError
 from monitor.parse import (
+    CP1252_TABLE_INSTALLED,
     MAX_CONTENT,
     MAX_SUMMARY,
     MAX_TITLE,
     clamp_published,
+    cp1252_table,
     cut_entries,
     decode_body,
+    drop_unused,
     html_to_text,
     neutralize,
     parse_feed,
     safe_link,
+    stash_content,
     truncate,
 )
 
@@ -529,3 +535,238 @@ def test_hazard_02_entries_past_the_cap_never_reach_feedparser(
     feed = parse_feed(doc.encode(), url="https://x.example/feed", max_items=7)
     assert len(feed.entries) == 7
     assert feed.warning == "49993 entries beyond the cap of 7 ignored"
+
+
+def test_cp1252_table_translates_every_code_point_as_feedparsers_dict() -> None:
+    """The list installed in feedparser.mixin maps exactly as feedparser's own dict (still held
+    by feedparser.html): every code point, the C1 range it remaps, Arabic and astral ones."""
+    original = feedparser.html._cp1252
+    table = cp1252_table(original)
+    assert table is not None
+    every = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
+    assert every.translate(table) == every.translate(original)
+    assert "\x96\x80".translate(table) == "\u2013\u20ac"  # the table does remap
+
+
+def test_feedparser_translates_with_the_table() -> None:
+    """Importing monitor.parse put the list in place, and parsing still maps C1 punctuation."""
+    assert CP1252_TABLE_INSTALLED
+    assert isinstance(feedparser.mixin._cp1252, list)
+    body = (
+        "<rss version='2.0'><channel><title>t</title><item><title>أ &#150; ب \x96 ج 😀</title>"
+        "<link>http://example.org/a</link></item></channel></rss>"
+    ).encode()
+    assert parse_feed(body, url="http://example.org/").entries[0].title == "أ – ب – ج 😀"
+
+
+@pytest.mark.parametrize(
+    "mapping",
+    [
+        pytest.param(None, id="no-table-at-all"),
+        pytest.param([("\x80", "€")], id="not-a-dict"),
+        pytest.param({0x110000: "x"}, id="key-beyond-the-table"),
+        pytest.param({128: "€€"}, id="value-longer-than-one-character"),
+        pytest.param({"\x80": "€"}, id="string-key"),
+    ],
+)
+def test_cp1252_table_refuses_an_unexpected_shape(mapping: object) -> None:
+    assert cp1252_table(mapping) is None
+
+
+# --- elements feedparser never needs to see ------------------------------------------------------
+
+_CAT = "<category><![CDATA[أخبار]]></category>"
+
+
+@pytest.mark.parametrize(
+    ("xml", "expected"),
+    [
+        pytest.param(
+            f"<item><title>t</title>{_CAT}</item>",
+            "<item><title>t</title></item>",
+            id="wordpress-category-in-cdata-dropped",
+        ),
+        pytest.param(
+            "<item><category domain='x'>سياسة</category></item>",
+            "<item></item>",
+            id="category-with-attributes-dropped",
+        ),
+        pytest.param(
+            "<entry><category term='x' label='y'/></entry>",
+            "<entry></entry>",
+            id="atom-self-closing-category-dropped",
+        ),
+        pytest.param(
+            "<item><dc:creator><![CDATA[المحرر]]></dc:creator></item>",
+            "<item></item>",
+            id="dc-creator-unused-dropped",
+        ),
+        pytest.param(
+            "<item><author>a@b.example (أحمد)</author></item>",
+            "<item></item>",
+            id="rss-author-text-dropped",
+        ),
+        pytest.param(
+            "<item><comments>https://e.example/p#c</comments><wfw:commentRss>"
+            "https://e.example/p/feed</wfw:commentRss><slash:comments>3</slash:comments>"
+            "</item>",
+            "<item></item>",
+            id="comment-links-and-counts-dropped",
+        ),
+        pytest.param(
+            "<entry><author><name>أحمد</name></author></entry>",
+            "<entry><author><name>أحمد</name></author></entry>",
+            id="atom-author-with-children-left-to-feedparser",
+        ),
+        pytest.param(
+            "<item><content:encoded><![CDATA[<category>x</category> <author>y</author>]]>"
+            "</content:encoded></item>",
+            "<item><content:encoded><![CDATA[<category>x</category> <author>y</author>]]>"
+            "</content:encoded></item>",
+            id="markup-quoted-inside-cdata-untouched",
+        ),
+        pytest.param(
+            "<item><description>&lt;category&gt;x&lt;/category&gt;</description></item>",
+            "<item><description>&lt;category&gt;x&lt;/category&gt;</description></item>",
+            id="escaped-markup-untouched",
+        ),
+        pytest.param(
+            "<item><category-list>x</category-list><categoryx>y</categoryx></item>",
+            "<item><category-list>x</category-list><categoryx>y</categoryx></item>",
+            id="longer-element-names-kept",
+        ),
+        pytest.param(
+            "<item><category><![CDATA[a]b]]></category></item>",
+            "<item><category><![CDATA[a]b]]></category></item>",
+            id="cdata-with-a-bracket-left-to-feedparser",
+        ),
+        pytest.param(
+            "<item><title>category</title><link>http://e.example/author</link></item>",
+            "<item><title>category</title><link>http://e.example/author</link></item>",
+            id="the-words-in-text-kept",
+        ),
+    ],
+)
+def test_drop_unused(xml: str, expected: str) -> None:
+    assert drop_unused(xml) == expected
+
+
+def test_dropping_unused_elements_changes_no_entry() -> None:
+    """An item with every dropped element parses to the same entry as the item without them."""
+    unused = (
+        f"{_CAT}<category domain='d'>سياسة</category><dc:creator>المحرر</dc:creator>"
+        "<author>a@b.example</author><comments>http://e.example/c</comments>"
+        "<wfw:commentRss>http://e.example/f</wfw:commentRss><slash:comments>2</slash:comments>"
+    )
+    ns = (
+        "xmlns:dc='http://purl.org/dc/elements/1.1/' xmlns:wfw='http://wellformedweb.org/"
+        "CommentAPI/' xmlns:slash='http://purl.org/rss/1.0/modules/slash/'"
+    )
+    item = (
+        "<item><title>عنوان</title><link>http://e.example/1</link>{}"
+        "<pubDate>Thu, 01 Mar 2018 10:00:00 GMT</pubDate><description>ملخص</description></item>"
+    )
+    with_them = f"<rss version='2.0' {ns}><channel><title>t</title>{item.format(unused)}"
+    without = f"<rss version='2.0' {ns}><channel><title>t</title>{item.format('')}"
+    assert drop_unused(with_them) == without
+    a = parse_feed((with_them + "</channel></rss>").encode(), url=URL)
+    assert a == parse_feed((without + "</channel></rss>").encode(), url=URL)
+    assert a.entries[0].title == "عنوان"
+    assert a.entries[0].summary == "ملخص"
+
+
+# --- content:encoded taken past feedparser ---------------------------------------------------
+
+_NS = "xmlns:content='http://purl.org/rss/1.0/modules/content/'"
+
+
+def _rss(items: str, ns: str = _NS) -> bytes:
+    return f"<rss version='2.0' {ns}><channel><title>t</title>{items}</channel></rss>".encode()
+
+
+def _item(n: int, content: str, extra: str = "") -> str:
+    return f"<item><title>{n}</title><link>http://e.example/{n}</link>{extra}{content}</item>"
+
+
+def _cdata(text: str) -> str:
+    return f"<content:encoded><![CDATA[{text}]]></content:encoded>"
+
+
+def _escaped(text: str) -> str:
+    return f"<content:encoded>{html.escape(text, quote=False)}</content:encoded>"
+
+
+@pytest.mark.parametrize(
+    ("text", "extra"),
+    [
+        pytest.param(
+            "<p>نص الخبر <b>كاملا</b></p>",
+            "<description>ملخص</description>",
+            id="arabic-article-as-feedparser-gives-it",
+        ),
+        pytest.param(
+            "<p>قال \x96 \x80 100\x85</p>", "", id="c1-punctuation-mapped-like-feedparser"
+        ),
+        pytest.param(
+            "<p>caf\u00c3\u00a9</p>", "", id="utf8-read-as-latin1-repaired-like-feedparser"
+        ),
+        pytest.param("  \n <p>نص</p> \n ", "", id="whitespace-around-the-text-stripped"),
+        pytest.param("<p>نص بلا ملخص</p>", "", id="no-description-content-becomes-the-summary"),
+        pytest.param(
+            "<p>ملخص بعد المحتوى</p>",
+            "</content:encoded><description>د</description><content:encoded>",
+            id="description-after-content",
+        ),
+        pytest.param("<p>monitorstash0 monitorstash</p>", "", id="token-word-already-in-the-text"),
+        pytest.param("", "<description>ملخص</description>", id="empty-content"),
+    ],
+)
+def test_content_cdata_past_feedparser_gives_what_feedparser_gives(text: str, extra: str) -> None:
+    """The CDATA form is stashed past feedparser; the same text escaped goes through feedparser:
+    both must give the same entry."""
+    if extra.startswith("</content:encoded>"):  # content first, then a description
+        fast = _rss(_item(1, _cdata(text) + "<description>د</description>"))
+        slow = _rss(_item(1, _escaped(text) + "<description>د</description>"))
+    else:
+        fast, slow = _rss(_item(1, _cdata(text), extra)), _rss(_item(1, _escaped(text), extra))
+    assert stash_content(fast.decode())[1], "the fast path was taken"
+    assert not stash_content(slow.decode())[1]
+    assert parse_feed(fast, url=URL) == parse_feed(slow, url=URL)
+
+
+def test_two_contents_longest_wins_through_the_stash() -> None:
+    two = _cdata("<p>قصير</p>") + _cdata("<p>النص الأطول من الاثنين</p>")
+    assert parse_feed(_rss(_item(1, two)), url=URL).entries[0].content == "النص الأطول من الاثنين"
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        pytest.param(_rss(_item(1, _cdata("<p>x</p>")), ns=""), id="no-content-namespace"),
+        pytest.param(
+            _rss(
+                _item(1, "<c:encoded><![CDATA[<p>x</p>]]></c:encoded>"),
+                ns="xmlns:c='http://purl.org/rss/1.0/modules/content/'",
+            ),
+            id="another-prefix-left-to-feedparser",
+        ),
+        pytest.param(
+            _rss(_item(1, "<content:encoded><![CDATA[a]]]]><![CDATA[>b]]></content:encoded>")),
+            id="split-cdata-left-to-feedparser",
+        ),
+        pytest.param(
+            _rss(_item(1, "<content:encoded xml:lang='ar'><![CDATA[x]]></content:encoded>")),
+            id="attributes-left-to-feedparser",
+        ),
+        pytest.param(_rss(_item(1, _escaped("<p>x</p>"))), id="escaped-markup-left-to-feedparser"),
+    ],
+)
+def test_content_not_in_the_plain_form_stays_with_feedparser(doc: bytes) -> None:
+    text = doc.decode()
+    assert stash_content(text) == (text, {})
+
+
+def test_split_cdata_content_parses_as_its_escaped_form() -> None:
+    split = "<content:encoded><![CDATA[<p>a]]]]><![CDATA[>b</p>]]></content:encoded>"
+    same = _escaped("<p>a]]>b</p>")
+    assert parse_feed(_rss(_item(1, split)), url=URL) == parse_feed(_rss(_item(1, same)), url=URL)
