@@ -260,28 +260,34 @@ def cut_entries(text: str, max_items: int) -> tuple[str, int]:
     return text[: ends[max_items - 1]] + f"{tail}</{name}>", len(ends)
 
 
-# content:encoded in its usual form, one CDATA section (WordPress writes it so), is taken out of
-# the document before feedparser and put back into the entry after it (`stash_content`).
-# feedparser adds nothing to such a text in strict mode: it joins it, strips it, tries the
-# UTF-8-read-as-Latin-1 repair and maps cp1252's C1 punctuation (`_as_feedparser_gives`, which
-# does the same); but it does the mapping character by character in Python's str.translate,
-# and the body of an article is most of an item's characters: a third of parse_feed's time on
-# WordPress-shaped feeds (benchmarks/analyze.py). Only the plain form is taken: another prefix
-# for the content namespace, a split CDATA, escaped markup or attributes stay with feedparser.
+# An item's description and content:encoded in their usual form, one CDATA section (WordPress
+# writes them so), are taken out of the document before feedparser and put back into the entry
+# after it (`stash_content`). feedparser adds nothing to such a text in strict mode: it joins
+# it, strips it, tries the UTF-8-read-as-Latin-1 repair and maps cp1252's C1 punctuation
+# (`_as_feedparser_gives` does the same); but it maps character by character in Python's
+# str.translate, and the article's body is most of an item's characters: a third of
+# parse_feed's time on WordPress-shaped feeds (benchmarks/analyze.py). Only the plain form is
+# taken: another prefix for the content namespace, a split CDATA, escaped markup or attributes
+# stay with feedparser. A token lands wherever feedparser puts the element's text (a
+# description can become the content, content the summary), so both fields are looked up.
 _CONTENT_NS_RE = re.compile(
     r"""xmlns:content\s*=\s*["']http://purl\.org/rss/1\.0/modules/content/["']"""
 )
-_CONTENT_CDATA_RE = re.compile(
-    r"(<content:encoded>)\s*<!\[CDATA\[([^\]]*(?:\](?!\]>)[^\]]*)*)\]\]>\s*(</content:encoded>)"
-)
+_CDATA_BODY = r"\s*<!\[CDATA\[([^\]]*(?:\](?!\]>)[^\]]*)*)\]\]>\s*"
+_STASH_RE = {
+    True: re.compile(r"(<(content:encoded|description)>)" + _CDATA_BODY + r"(</\2>)"),
+    False: re.compile(r"(<(description)>)" + _CDATA_BODY + r"(</\2>)"),
+}
 _C1_RE = re.compile("[\x80-\x9f]")
 
 
 def stash_content(text: str) -> tuple[str, dict[str, str]]:
-    """`text` with each plain content:encoded CDATA replaced by a token (a word the document
-    does not contain, and a number), and the tokens' texts as feedparser would give them."""
-    if "<content:encoded>" not in text or not _CONTENT_NS_RE.search(text):
+    """`text` with each plain description or content:encoded CDATA replaced by a token (a word
+    the document does not contain, and a number), and the tokens' texts as feedparser would
+    give them."""
+    if "<![CDATA[" not in text:
         return text, {}
+    pattern = _STASH_RE["<content:encoded>" in text and bool(_CONTENT_NS_RE.search(text))]
     mark = "monitorstash"
     while mark in text:
         mark += "x"
@@ -289,10 +295,10 @@ def stash_content(text: str) -> tuple[str, dict[str, str]]:
 
     def put(m: re.Match[str]) -> str:
         token = f"{mark}{len(stash)}"
-        stash[token] = _as_feedparser_gives(m.group(2))
-        return m.group(1) + token + m.group(3)
+        stash[token] = _as_feedparser_gives(m.group(3))
+        return m.group(1) + token + m.group(4)
 
-    return _CONTENT_CDATA_RE.sub(put, text), stash
+    return pattern.sub(put, text), stash
 
 
 def _as_feedparser_gives(text: str) -> str:

@@ -770,3 +770,33 @@ def test_split_cdata_content_parses_as_its_escaped_form() -> None:
     split = "<content:encoded><![CDATA[<p>a]]]]><![CDATA[>b</p>]]></content:encoded>"
     same = _escaped("<p>a]]>b</p>")
     assert parse_feed(_rss(_item(1, split)), url=URL) == parse_feed(_rss(_item(1, same)), url=URL)
+
+
+@pytest.mark.parametrize(
+    ("fast", "slow"),
+    [
+        pytest.param(
+            "<description><![CDATA[<img src='x.jpg'/><p>ملخص \x96 [&#8230;]</p>]]></description>",
+            "<description>&lt;img src='x.jpg'/&gt;&lt;p&gt;ملخص \x96 [&amp;#8230;]&lt;/p&gt;"
+            "</description>",
+            id="wordpress-description-as-feedparser-gives-it",
+        ),
+        pytest.param(
+            "<description><![CDATA[<p>ملخص</p>]]></description>" + _cdata("<p>نص</p>"),
+            "<description>&lt;p&gt;ملخص&lt;/p&gt;</description>" + _escaped("<p>نص</p>"),
+            id="description-and-content-both-stashed",
+        ),
+        pytest.param(
+            _cdata("<p>نص</p>") + "<description><![CDATA[<p>ملخص</p>]]></description>",
+            _escaped("<p>نص</p>") + "<description>&lt;p&gt;ملخص&lt;/p&gt;</description>",
+            id="content-before-description",
+        ),
+    ],
+)
+def test_description_cdata_past_feedparser_gives_what_feedparser_gives(
+    fast: str, slow: str
+) -> None:
+    channel = "<description><![CDATA[قناة]]></description>"  # the channel's own, stashed too
+    a = _rss(channel + _item(1, fast))
+    assert stash_content(a.decode())[1]
+    assert parse_feed(a, url=URL) == parse_feed(_rss(channel + _item(1, slow)), url=URL)
