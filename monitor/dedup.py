@@ -398,12 +398,27 @@ def _conflicts(new: Fingerprint, old: _Facts | Fingerprint, *, same_outlet: bool
     # "نظيره الأمريكي لويد أوستن").
     a, b = list(new.seq), list(old.seq)
     in_a, in_b = set(a), set(b)
+    # A slot needs a content word of `a` that `b` lacks within its first three words, and one
+    # the other way round: with no such words on either side (a copy) there is nothing to look
+    # at, and only the slots starting up to two words before such a word of `a` can count.
+    only_a = {w for w in in_a.difference(in_b) if w & 1}
+    if not only_a or not any(w & 1 for w in in_b.difference(in_a)):
+        return None
+    starts = sorted(
+        {
+            i
+            for p, w in enumerate(a)
+            if w in only_a
+            for i in (p - 2, p - 1, p)
+            if 2 <= i < len(a) - 1
+        }
+    )
     lefts: dict[tuple[int, int], list[int]] = {}
     for j in range(2, len(b)):
         lefts.setdefault((b[j - 2], b[j - 1]), []).append(j)
     singles: set[tuple[int, int]] = set()
     runs = 0
-    for i in range(2, len(a) - 1):
+    for i in starts:
         for j in lefts.get((a[i - 2], a[i - 1]), ()):
             if j >= len(b) or a[i] == b[j]:
                 continue
@@ -599,7 +614,7 @@ class StoryIndex:
             return False, containment, 0.0, f"containment {containment:.2f} below {kind}"
         head, seq, numbers, lead_numbers = e.unpack()
         head_set = set(head)
-        lead = sum(1 for w in fp.lead if w in head_set) / max(1, len(fp.lead))
+        lead = sum(map(head_set.__contains__, fp.lead)) / max(1, len(fp.lead))
         need = self.same_outlet_lead if same else self.cross_outlet_lead
         if lead < need:
             why = f"lead {lead:.2f} below {need:g}: a new lead on shared text (a follow-up)"
