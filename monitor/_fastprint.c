@@ -20,6 +20,7 @@
  *       (monitor.text builds the tables and keeps the reference path; see fp_fold)
  *   lines(text, drop) -> str      monitor.parse.html_to_text's whitespace and line layout
  *   doc_facts(text) -> (bool, int)  monitor.parse.neutralize's control and category checks
+ *   has_c1(text) -> bool          monitor.parse: a C1 control (U+0080-U+009F) in text?
  *   cache_size() -> int           words in the cache
  *
  * Shingle hashes are CPython's tuple hash of the word hashes (xxHash-style, 64-bit builds),
@@ -882,6 +883,26 @@ static PyObject *fp_post(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     Py_RETURN_NONE;
 }
 
+/* has_c1(text) -> bool: whether text holds a C1 control (U+0080-U+009F), which feedparser maps
+ * to cp1252's punctuation: monitor.parse._as_feedparser_gives skips its str.translate without
+ * one (re's search for the class costs ~3 ns a character of Arabic text; this, under 1 ns). */
+static PyObject *fp_has_c1(PyObject *self, PyObject *text) {
+    (void)self;
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "has_c1(): text must be str");
+        return NULL;
+    }
+    if (PyUnicode_IS_ASCII(text)) Py_RETURN_FALSE;
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(text);
+    for (Py_ssize_t i = 0; i < len; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c >= 0x80 && c <= 0x9F) Py_RETURN_TRUE;
+    }
+    Py_RETURN_FALSE;
+}
+
 static PyMethodDef methods[] = {
     {"scan", (PyCFunction)(void (*)(void))fp_scan, METH_FASTCALL,
      "scan(title, body, word_info, k, sample, lead_words, head_words, max_tokens, cache_max)"},
@@ -893,6 +914,7 @@ static PyMethodDef methods[] = {
      "lines(text, drop) -> lines of words, single-spaced, no blank lines, `drop` deleted"},
     {"doc_facts", fp_doc_facts, METH_O,
      "doc_facts(text) -> (controls, names): control characters? category/subject count"},
+    {"has_c1", fp_has_c1, METH_O, "has_c1(text) -> whether text holds U+0080-U+009F"},
     {"cache_size", fp_cache_size, METH_NOARGS, "cache_size() -> words in the word cache"},
     {"probe", (PyCFunction)(void (*)(void))fp_probe, METH_FASTCALL,
      "probe(buckets, raw, live, max_postings) -> (counts, ignored)"},

@@ -248,6 +248,31 @@ def test_c_layout_is_the_python_layout_for_every_code_point() -> None:
             assert parse._fastprint.lines(chunk, parse._BIDI_CHARS) == parse._lines_py(chunk)
 
 
+def test_has_c1_on_every_code_point() -> None:
+    """Both paths of parse._has_c1 (C and UTF-8 bytes) against the definition: each code point
+    alone, then inside ASCII, Latin-1 and Arabic and astral text."""
+    paths = [parse._has_c1_py]
+    if parse._fastprint is not None:
+        paths.append(parse._fastprint.has_c1)
+    for cp in range(0x110000):
+        if 0xD800 <= cp < 0xE000:
+            continue
+        expected = 0x80 <= cp <= 0x9F
+        one = chr(cp)
+        for has_c1 in paths:
+            assert has_c1(one) == expected, hex(cp)
+            if cp % 61 == 0 or 0x60 <= cp <= 0x1FF:
+                for ctx in (f"ab{one}", f"\xa0\xc2{one}", f"سلام{one}😀"):
+                    assert has_c1(ctx) == expected, hex(cp)
+
+
+@pytest.mark.parametrize("cp", range(0x70, 0xB0))
+def test_has_c1_around_the_c1_block(cp: int) -> None:
+    expected = 0x80 <= cp <= 0x9F
+    assert parse._has_c1_py(f"نص {chr(cp)} نص") == expected
+    assert parse._has_c1(f"نص {chr(cp)} نص") == expected
+
+
 # --- neutralize -----------------------------------------------------------------------------
 
 

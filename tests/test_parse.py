@@ -3,6 +3,7 @@ plus the rules (charsets, hostile documents, HTML to text, links, dates) as tabl
 
 from __future__ import annotations
 
+import copy
 import html
 import pickle
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ import pytest
 from monitor.errors import ParseError
 from monitor.parse import (
     CP1252_TABLE_INSTALLED,
+    FEEDPARSER_DEEPCOPY_INSTALLED,
     MAX_CONTENT,
     MAX_SUMMARY,
     MAX_TITLE,
@@ -800,3 +802,25 @@ def test_description_cdata_past_feedparser_gives_what_feedparser_gives(
     a = _rss(channel + _item(1, fast))
     assert stash_content(a.decode())[1]
     assert parse_feed(a, url=URL) == parse_feed(_rss(channel + _item(1, slow)), url=URL)
+
+
+def test_feedparser_dict_deepcopy_is_a_deep_copy() -> None:
+    """FeedParserDict's __deepcopy__ (installed by monitor.parse) copies as the default does:
+    equal, of the same class, nested values copied and shared ones still shared."""
+    assert FEEDPARSER_DEEPCOPY_INSTALLED
+    fpd = feedparser.util.FeedParserDict
+    flat = fpd(type="text/html", language=None, base="", value="نص", n=3)
+    flat_copy = copy.deepcopy(flat)
+    assert type(flat_copy) is fpd
+    assert flat_copy == flat
+    assert flat_copy is not flat
+    shared = ["a"]
+    nested = fpd(links=[fpd(href="http://e.example/")], one=shared, two=shared, title="t")
+    nested_copy = copy.deepcopy(nested)
+    assert nested_copy == nested
+    assert type(nested_copy["links"][0]) is fpd
+    nested_copy["links"][0]["href"] = "changed"
+    nested_copy["one"].append("b")
+    assert nested["links"][0]["href"] == "http://e.example/"
+    assert shared == ["a"]
+    assert nested_copy["two"] == ["a", "b"]  # one copy of the list both keys held
