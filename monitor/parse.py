@@ -357,7 +357,7 @@ def _has_c1(text: str) -> bool:
     else over the UTF-8 bytes, where each is 0xC2 then 0x80-0x9F (a str regex costs 3 times
     more over Arabic text)."""
     if _fastprint is not None:
-        return bool(_fastprint.has_c1(text))
+        return _fastprint.has_c1(text)
     return _has_c1_py(text)
 
 
