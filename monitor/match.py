@@ -43,6 +43,7 @@ import ahocorasick
 import re2
 
 from monitor.models import ALL_FIELDS, Field, Match, TermSpec, WatchlistSpec
+from monitor.prefilter import required_literals
 from monitor.text import (
     Normalized,
     Stripped,
@@ -307,11 +308,14 @@ class _ViewIndex:
         self.auto: Any = ahocorasick.Automaton(ahocorasick.STORE_INTS)
         self.keys = 0
         self.shared: list[tuple[int, ...]] = []
-        self.regexes: list[tuple[int, Any]] = []
+        # (term id, RE2 pattern, strings one of which a match holds, or None: monitor.prefilter)
+        self.regexes: list[tuple[int, Any, tuple[str, ...] | None]] = []
 
     def add(self, tid: int, t: _Term) -> None:
         if t.regex is not None:
-            self.regexes.append((tid, t.regex))
+            pattern = _fold_pattern(t.label, self.view)
+            lits = required_literals(pattern, case_sensitive=self.view == "exact")
+            self.regexes.append((tid, t.regex, tuple(lits) if lits else None))
             return
         first, rest = t.words[0], t.words[1:]
         forms = surface_forms(first) if t.clitics else {first: ""}
@@ -342,7 +346,9 @@ class _ViewIndex:
                     found.add(v)
                 else:
                     found.update(self.shared[-1 - v])
-        for tid, rx in self.regexes:
+        for tid, rx, lits in self.regexes:
+            if lits is not None and not any(lit in joined for lit in lits):
+                continue  # none of the strings every match holds: RE2 would find nothing
             if rx.search(joined):
                 found.add(tid)
         return found
@@ -371,7 +377,7 @@ class _ViewIndex:
                         form = joined[starts[first] : end + 1]
                     clitic = surface_forms(t.words[0]).get(form, "") if t.clitics else ""
                     out.append(_Occurrence(tid, first, last, clitic))
-        for tid, rx in self.regexes:
+        for tid, rx, _lits in self.regexes:
             for m in rx.finditer(joined):
                 a, b = m.span()
                 if b > a:
