@@ -396,6 +396,7 @@ _Plan = tuple[
     tuple[Field, ...] | None,
     tuple[tuple[int, str], ...] | None,
     bool,
+    dict[int, str],
 ]
 
 
@@ -535,6 +536,7 @@ class Matcher:
                     None if len(w.spec.fields) == len(ALL_FIELDS) else w.spec.fields,
                     tuple(zip(w.any, labels, strict=True)) if simple else None,
                     len(set(labels)) < len(labels),
+                    dict(zip(w.any, labels, strict=True)) if simple else {},
                 )
             )
         self._fields = tuple(f for f in ALL_FIELDS if any(f in w.spec.fields for w in wls))
@@ -613,7 +615,7 @@ class Matcher:
         candidates = sorted({i for t in everywhere if t in by_term for i in by_term[t]})
         out = []
         for i in candidates:
-            name, feeds, fields, any_labels, shared_labels = self._plans[i]
+            name, feeds, fields, any_labels, shared_labels, label_of = self._plans[i]
             if feed is not None and feeds is not None and feed not in feeds:
                 continue
             if fields is None:
@@ -621,7 +623,11 @@ class Matcher:
             else:
                 found = set().union(*(per_field[f] for f in fields if f in per_field))
             if any_labels is not None:  # `any` terms only: _decide's answer, sooner
-                labels = [label for t, label in any_labels if t in found]
+                common = found.intersection(label_of)
+                if len(common) == 1:  # the usual case: one of its terms (C set operations)
+                    out.append(Match(name, (label_of[common.pop()],)))
+                    continue
+                labels = [label for t, label in any_labels if t in common]
                 if labels:
                     terms = tuple(dict.fromkeys(labels)) if shared_labels else tuple(labels)
                     out.append(Match(name, terms))
