@@ -341,6 +341,8 @@ def stash_content(text: str) -> tuple[str, dict[str, str]]:
 
 def _as_feedparser_gives(text: str) -> str:
     """What feedparser's strict parser makes of a CDATA text (mixin.pop with encoding utf-8)."""
+    if "\r" in text:  # XML's end-of-line handling, which expat applies before anything else
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = text.strip()
     with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
         text = text.encode("iso-8859-1").decode("utf-8")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import html
+import io
 import pickle
 from datetime import UTC, datetime
 from pathlib import Path
@@ -824,3 +825,26 @@ def test_feedparser_dict_deepcopy_is_a_deep_copy() -> None:
     assert nested["links"][0]["href"] == "http://e.example/"
     assert shared == ["a"]
     assert nested_copy["two"] == ["a", "b"]  # one copy of the list both keys held
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("<p>نص \x96 مع \x80</p>", id="c1-punctuation"),
+        pytest.param("<p>caf\u00c3\u00a9</p>", id="utf8-read-as-latin1"),
+        pytest.param("<pre>a\r\nb\rc</pre>", id="line-ends-as-xml-normalizes-them"),
+        pytest.param("  \n<p>x</p>\t ", id="surrounding-whitespace"),
+        pytest.param("<p>\u00e9t\u00e9</p>", id="latin1-that-is-not-utf8"),
+    ],
+)
+def test_stashed_text_is_feedparsers_own_value(text: str) -> None:
+    """_as_feedparser_gives against feedparser itself: the value it gives the same text escaped."""
+    doc = _rss(_item(1, _escaped(text)))
+    d = feedparser.parse(
+        io.BytesIO(b'<?xml version="1.0" encoding="utf-8"?>\n' + doc),
+        response_headers={"content-type": "application/xml; charset=utf-8"},
+        sanitize_html=False,
+        resolve_relative_uris=False,
+    )
+    (stashed,) = stash_content(_rss(_item(1, _cdata(text))).decode())[1].values()
+    assert stashed == d.entries[0].content[0]["value"]
