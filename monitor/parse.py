@@ -42,6 +42,7 @@ import copy
 import html
 import io
 import re
+import secrets
 import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -227,14 +228,15 @@ _DOCTYPE_RE = re.compile(
 )
 _DOCTYPE_START_RE = re.compile(r"<!DOCTYPE", re.I)
 _ELEMENT_RE = re.compile(r"<[A-Za-z_]")
-_ENTITY_DECL_RE = re.compile(r"""<!ENTITY(?:[^>"']|"[^"]*"|'[^']*')*>""", re.I)
+_ENTITY_DECL_RE = re.compile(r"""<!ENTITY(?:[^>"']++|"[^"]*+"|'[^']*+')*+>""", re.I)
+_ENTITY_START_RE = re.compile(r"<!ENTITY", re.I)
 # XML's five are left as they are: not matching them spares a Python call for each &quot;.
 _ENTITY_REF_RE = re.compile(r"&(?!(?:amp|lt|gt|quot|apos);)([A-Za-z_][A-Za-z0-9._:-]*);")
 _XML_ENTITIES = frozenset({"amp", "lt", "gt", "quot", "apos"})
 _CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)])
 _AUTHOR_RE = re.compile(
-    r"(<(?:author|managingEditor|webMaster|dc:creator|itunes:author|name|email)\b[^>]*>)"
+    r"(<(?:author|managingEditor|webMaster|dc:creator|itunes:author|name|email)\b[^<>]*+>)"
     r"([^<]{" + str(MAX_AUTHOR) + r"})[^<]+"
 )
 
@@ -254,8 +256,9 @@ def _entity_ref(m: re.Match[str]) -> str:
 # past a handful they are dropped before feedparser sees the document.
 MAX_CATEGORIES = 100
 _CATEGORY_RE = re.compile(
-    r"<(?:[A-Za-z][\w.-]*:)?(?:category|subject)\b[^>]*?"
-    r"(?:/>|>(?:<!\[CDATA\[[^\]]*\]\]>|[^<])*</(?:[A-Za-z][\w.-]*:)?(?:category|subject)\s*>)",
+    r"<(?:[A-Za-z][\w.-]*:)?(?:category|subject)\b(?:[^<>/]|/(?!>))*+"
+    r"(?:/>|>(?:<!\[CDATA\[(?:[^\]]|\](?!\]>)){0,1000}+\]\]>|[^<]++)*+"
+    r"</(?:[A-Za-z][\w.-]*:)?(?:category|subject)\s*>)",
     re.I,
 )
 
@@ -264,13 +267,14 @@ _CATEGORY_RE = re.compile(
 # comments, wfw:commentRss and slash:comments on every item): removed before feedparser sees the
 # document (`drop_unused`), since feedparser's cost goes by element, not by byte. On WordPress-
 # shaped items that is 3 of 10 elements and 15% of parse_feed (benchmarks/poll.py). CDATA
-# sections are matched first and put back as they are, so nothing quoted inside content is
-# touched; an element with child elements (an Atom author) or a CDATA holding "]" is left to
-# feedparser.
+# sections are matched first and put back as they are (an unclosed one runs to the end of the
+# text), so nothing quoted inside content is touched; an element with child elements (an Atom
+# author), or with '<' or ']' in its CDATA, is left to feedparser. Every scan stops at the next
+# '<' or runs once to the end: linear time on any input (tests/test_parse.py times hostile ones).
 _UNUSED_ELEMENT_RE = re.compile(
-    r"(<!\[CDATA\[[^\]]*(?:\](?!\]>)[^\]]*)*\]\]>)"
-    r"|<((?:[A-Za-z_][\w.-]*:)?(?:category|subject|creator|author|comments|commentRss))\b[^>]*?"
-    r"(?:/>|>(?:<!\[CDATA\[[^\]]*\]\]>|[^<])*</\2\s*>)"
+    r"(<!\[CDATA\[[^\]]*+(?:\](?!\]>)[^\]]*+)*+(?:\]\]>|\Z))"
+    r"|<((?:[A-Za-z_][\w.-]*:)?(?:category|subject|creator|author|comments|commentRss))\b"
+    r"(?:[^<>/]|/(?!>))*+(?:/>|>(?:<!\[CDATA\[[^\]<]*+\]\]>|[^<]++)*+</\2\s*>)"
 )
 
 
@@ -312,31 +316,43 @@ def cut_entries(text: str, max_items: int) -> tuple[str, int]:
 _CONTENT_NS_RE = re.compile(
     r"""xmlns:content\s*=\s*["']http://purl\.org/rss/1\.0/modules/content/["']"""
 )
-_CDATA_BODY = r"\s*<!\[CDATA\[([^\]]*(?:\](?!\]>)[^\]]*)*)\]\]>\s*"
-_STASH_RE = {
-    True: re.compile(r"(<(content:encoded|description)>)" + _CDATA_BODY + r"(</\2>)"),
-    False: re.compile(r"(<(description)>)" + _CDATA_BODY + r"(</\2>)"),
+_STASH_OPEN_RE = {
+    True: re.compile(r"<(content:encoded|description)>\s*+<!\[CDATA\["),
+    False: re.compile(r"<(description)>\s*+<!\[CDATA\["),
 }
+_STASH_CLOSE_RE = re.compile(r"\]\]>\s*+</([\w:]+)>")
 
 
 def stash_content(text: str) -> tuple[str, dict[str, str]]:
     """`text` with each plain description or content:encoded CDATA replaced by a token (a word
     the document does not contain, and a number), and the tokens' texts as feedparser would
-    give them."""
+    give them. One pass with str.find: linear however the CDATA sections are (left) open."""
     if "<![CDATA[" not in text:
         return text, {}
-    pattern = _STASH_RE["<content:encoded>" in text and bool(_CONTENT_NS_RE.search(text))]
-    mark = "monitorstash"
+    opener = _STASH_OPEN_RE["<content:encoded>" in text and bool(_CONTENT_NS_RE.search(text))]
+    mark = "monitorstash" + secrets.token_hex(8)  # a word the document cannot foresee
     while mark in text:
-        mark += "x"
+        mark = "monitorstash" + secrets.token_hex(8)
     stash: dict[str, str] = {}
-
-    def put(m: re.Match[str]) -> str:
+    out: list[str] = []
+    done = pos = 0  # text[:done] is in out; search from pos
+    while (m := opener.search(text, pos)) is not None:
+        end = text.find("]]>", m.end())
+        if end < 0:
+            break  # an unclosed CDATA: the rest is feedparser's
+        close = _STASH_CLOSE_RE.match(text, end)
+        pos = end + 3
+        if close is None or close.group(1) != m.group(1):
+            continue  # not the plain form (a split CDATA, another element): feedparser's
         token = f"{mark}{len(stash)}"
-        stash[token] = _as_feedparser_gives(m.group(3))
-        return m.group(1) + token + m.group(4)
-
-    return pattern.sub(put, text), stash
+        stash[token] = _as_feedparser_gives(text[m.end() : end])
+        out.append(text[done : m.start()])
+        out.append(f"<{m.group(1)}>{token}</{m.group(1)}>")
+        done = pos = close.end()
+    if not stash:
+        return text, {}
+    out.append(text[done:])
+    return "".join(out), stash
 
 
 def _as_feedparser_gives(text: str) -> str:
@@ -392,10 +408,7 @@ def neutralize(text: str) -> str:
     root = _ELEMENT_RE.search(text)
     prolog_end = root.start() if root else len(text)
     if "<!" in text[:prolog_end]:
-        prolog = _ENTITY_DECL_RE.sub("", text[:prolog_end])
-        cut = prolog.upper().find("<!ENTITY")
-        if cut != -1:  # malformed: drop the rest of the prolog
-            prolog = prolog[:cut]
+        prolog = _drop_entity_decls(text[:prolog_end])
         text = prolog + text[prolog_end:]
     if "&" in text:
         text = _ENTITY_REF_RE.sub(_entity_ref, text)
@@ -413,6 +426,22 @@ def neutralize(text: str) -> str:
     if names > 2 * MAX_CATEGORIES:
         text = _CATEGORY_RE.sub("", text)
     return text
+
+
+def _drop_entity_decls(prolog: str) -> str:
+    """The prolog without its ENTITY declarations; from the first malformed one on, nothing.
+    One pass: each declaration is matched where it starts, and a failure ends the prolog (a
+    search for every later start would rescan the rest from each: quadratic on hostile ones)."""
+    out: list[str] = []
+    pos = 0
+    while (start := _ENTITY_START_RE.search(prolog, pos)) is not None:
+        decl = _ENTITY_DECL_RE.match(prolog, start.start())
+        out.append(prolog[pos : start.start()])
+        if decl is None:  # malformed: drop the rest of the prolog
+            return "".join(out)
+        pos = decl.end()
+    out.append(prolog[pos:])
+    return "".join(out)
 
 
 def _doc_facts(text: str) -> tuple[bool, int]:
