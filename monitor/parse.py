@@ -355,6 +355,65 @@ def stash_content(text: str) -> tuple[str, dict[str, str]]:
     return "".join(out), stash
 
 
+# An RSS item whose description and content:encoded were both stashed (or the one it has) does
+# not need those elements at all: feedparser's cost goes by element, and these two, even holding
+# a token, are a third of it (its content bookkeeping: parameters, details, the copy into the
+# summary). `lift_items` removes them and appends one token for the item to its title, the one
+# field every entry gets and we read anyway; `_entry` takes the token off and fills summary and
+# content as feedparser would have (the description, else the content, as the summary). Only a
+# plain item is lifted: `<item>` without attributes, one title, at most one description before at
+# most one content:encoded, both stashed, and none of "description", "summary", "content" written
+# anywhere else in it (other elements that feed those fields). parse_feed checks that every
+# lifted token came back in a title, and parses the document unlifted otherwise.
+_OTHER_SUMMARY_OR_CONTENT = ("summary", "abstract", "body", "fullitem")  # feedparser's other names
+_MARK_LENGTH = len("monitorstash") + 16
+_STASHED_RE = re.compile(r"<(description|content:encoded)>(monitorstash[0-9a-f]{16}\d+)</\1>")
+
+
+def lift_items(text: str, stash: Mapping[str, str]) -> tuple[str, dict[str, tuple[str, str]]]:
+    """`text` (after stash_content) with plain items' stashed elements removed and a token added
+    to their titles; the tokens -> (description token or "", content token or "")."""
+    if not stash:
+        return text, {}
+    mark = next(iter(stash))[:_MARK_LENGTH]
+    lifted: dict[str, tuple[str, str]] = {}
+    out: list[str] = []
+    done = pos = 0
+    while (start := text.find("<item>", pos)) >= 0:
+        end = text.find("</item>", start)
+        if end < 0:
+            break
+        pos = end + 7
+        if text.find("<item", start + 6, end) >= 0:
+            continue  # an item inside an item: not plain
+        seg = text[start:end]
+        found = _STASHED_RE.findall(seg)
+        names = [name for name, _ in found]
+        if not found or len(names) > 2 or len(set(names)) < len(names):
+            continue
+        if names == ["content:encoded", "description"]:
+            continue  # content first: feedparser may take the description as content
+        if (
+            seg.count("escription") != 2 * names.count("description")
+            or seg.count("content") != 2 * names.count("content:encoded")
+            or any(word in seg for word in _OTHER_SUMMARY_OR_CONTENT)
+            or seg.count("<title") != 1
+            or seg.count("</title>") != 1
+        ):
+            continue
+        tokens = dict((name, token) for name, token in found)
+        key = f"{mark}i{len(lifted)}"
+        lifted[key] = (tokens.get("description", ""), tokens.get("content:encoded", ""))
+        seg = _STASHED_RE.sub("", seg).replace("</title>", key + "</title>")
+        out.append(text[done:start])
+        out.append(seg)
+        done = end
+    if not lifted:
+        return text, {}
+    out.append(text[done:])
+    return "".join(out), lifted
+
+
 def _as_feedparser_gives(text: str) -> str:
     """What feedparser's strict parser makes of a CDATA text (mixin.pop with encoding utf-8)."""
     if "\r" in text:  # XML's end-of-line handling, which expat applies before anything else
@@ -605,17 +664,39 @@ def _content(entry: Mapping[str, Any], stash: Mapping[str, str]) -> str:
     return str(best)
 
 
-def _entry(raw: Mapping[str, Any], base: str, stash: Mapping[str, str]) -> Entry:
+def _entry(
+    raw: Mapping[str, Any],
+    base: str,
+    stash: Mapping[str, str],
+    lifted: Mapping[str, tuple[str, str]],
+) -> Entry:
     guid = raw.get("id")
     guid = guid.strip()[:MAX_GUID] if isinstance(guid, str) else None
+    title = raw.get("title")
+    summary: object = _unstash(raw.get("summary"), stash)
+    content = _content(raw, stash)
+    key = _lifted_key(title, lifted)
+    if key is not None and isinstance(title, str):
+        title = title[: -len(key)].strip()
+        description, body = (stash.get(t, "") if t else None for t in lifted[key])
+        summary = description if description is not None else body
+        content = body or ""
     return Entry(
         guid=guid or None,
         link=safe_link(raw.get("link"), base),
-        title=_text(raw.get("title"), MAX_TITLE).replace("\n", " "),
-        summary=_text(_unstash(raw.get("summary"), stash), MAX_SUMMARY),
-        content=_text(_content(raw, stash), MAX_CONTENT),
+        title=_text(title, MAX_TITLE).replace("\n", " "),
+        summary=_text(summary, MAX_SUMMARY),
+        content=_text(content, MAX_CONTENT),
         published=_date(raw),
     )
+
+
+def _lifted_key(title: object, lifted: Mapping[str, tuple[str, str]]) -> str | None:
+    """The lift token at the end of a title (`lift_items`), or None."""
+    if not lifted or not isinstance(title, str):
+        return None
+    cut = title.rfind("monitorstash")
+    return title[cut:] if cut >= 0 and title[cut:] in lifted else None
 
 
 def _unstash(value: object, stash: Mapping[str, str]) -> object:
@@ -624,6 +705,16 @@ def _unstash(value: object, stash: Mapping[str, str]) -> object:
 
 
 _HTML_PAGE_RE = re.compile(r"^\s*(?:<!--.*?-->\s*)*<(?:!DOCTYPE\s+html|html)\b", re.I | re.S)
+
+
+def _feedparser(text: str) -> Any:
+    data = b'<?xml version="1.0" encoding="utf-8"?>\n' + text.encode("utf-8", "replace")
+    return feedparser.parse(
+        io.BytesIO(data),  # a stream: feedparser opens str/bytes that look like paths or URLs
+        response_headers={"content-type": "application/xml; charset=utf-8"},
+        sanitize_html=False,
+        resolve_relative_uris=False,
+    )
 
 
 def parse_feed(
@@ -641,21 +732,22 @@ def parse_feed(
     text = drop_unused(_XML_DECL_TEXT_RE.sub("", neutralize(text), count=1))
     text, found = cut_entries(text, max_items)
     text, stash = stash_content(text)
-    data = b'<?xml version="1.0" encoding="utf-8"?>\n' + text.encode("utf-8", "replace")
-    d = feedparser.parse(
-        io.BytesIO(data),  # a stream: feedparser opens str/bytes that look like paths or URLs
-        response_headers={"content-type": "application/xml; charset=utf-8"},
-        sanitize_html=False,
-        resolve_relative_uris=False,
-    )
+    lifted_text, lifted = lift_items(text, stash)
+    d = _feedparser(lifted_text)
     raw_entries = d.get("entries") or []
+    if lifted and sorted(
+        k for e in raw_entries if (k := _lifted_key(e.get("title"), lifted)) is not None
+    ) != sorted(lifted):
+        lifted = {}  # a lifted item did not come back as expected: parse it unlifted
+        d = _feedparser(text)
+        raw_entries = d.get("entries") or []
     version = d.get("version") or ""
     if not version and not raw_entries:
         exc = d.get("bozo_exception")
         reason = f"{type(exc).__name__}: {exc}" if exc else "no feed element"
         raise ParseError(url, f"not a feed: {reason}"[:300])
     feed = d.get("feed") or {}
-    entries = tuple(_entry(e, url, stash) for e in raw_entries[:max_items])
+    entries = tuple(_entry(e, url, stash, lifted) for e in raw_entries[:max_items])
     warning = None
     if d.get("bozo"):
         exc = d.get("bozo_exception")

@@ -26,6 +26,7 @@ from monitor.parse import (
     decode_body,
     drop_unused,
     html_to_text,
+    lift_items,
     neutralize,
     parse_feed,
     safe_link,
@@ -848,3 +849,86 @@ def test_stashed_text_is_feedparsers_own_value(text: str) -> None:
     )
     (stashed,) = stash_content(_rss(_item(1, _cdata(text))).decode())[1].values()
     assert stashed == d.entries[0].content[0]["value"]
+
+
+# --- items lifted out of feedparser's content bookkeeping -----------------------------------------
+
+_D = "<p>ملخص الخبر</p>"
+_C = "<p>نص الخبر كاملا</p>"
+
+
+def _desc(text: str, cdata: bool) -> str:
+    if cdata:
+        return f"<description><![CDATA[{text}]]></description>"
+    return f"<description>{html.escape(text, quote=False)}</description>"
+
+
+def _item_parts(parts: str, cdata: bool) -> bytes:
+    """An item from a template: {D} a description, {C} a content:encoded, CDATA or escaped."""
+    desc = _desc(_D, cdata)
+    content = _cdata(_C) if cdata else _escaped(_C)
+    return _rss(parts.format(D=desc, C=content))
+
+
+@pytest.mark.parametrize(
+    ("parts", "lifted"),
+    [
+        pytest.param(
+            "<item><title>ع</title><link>http://e.example/1</link>{D}{C}</item>",
+            1,
+            id="wordpress-item-lifted",
+        ),
+        pytest.param("<item><title>ع</title>{C}</item>", 1, id="content-only-lifted"),
+        pytest.param("<item><title>ع</title>{D}</item>", 1, id="description-only-lifted"),
+        pytest.param("<item><title>  ع  </title>{D}{C}</item>", 1, id="title-spaces-lifted"),
+        pytest.param(
+            "<item><title><![CDATA[ع &]]></title>{D}{C}</item>", 1, id="cdata-title-lifted"
+        ),
+        pytest.param(
+            "<item><title>ع</title>{C}{D}</item>",
+            0,
+            id="content-before-description-left-to-feedparser",
+        ),
+        pytest.param(
+            "<item rdf:about='x'><title>ع</title>{D}{C}</item>", 0, id="item-with-attributes-left"
+        ),
+        pytest.param(
+            "<item><title>ع</title>{D}{C}<itunes:summary xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd'>s"
+            "</itunes:summary></item>",
+            0,
+            id="another-summary-element-left",
+        ),
+        pytest.param(
+            "<item><title>ع</title>{D}{C}<dc:description xmlns:dc='http://purl.org/dc/elements/1.1/'>d"
+            "</dc:description></item>",
+            0,
+            id="another-description-element-left",
+        ),
+        pytest.param("<item>{D}{C}</item>", 0, id="no-title-left"),
+        pytest.param(
+            "<item><title>ع</title><title>غ</title>{D}{C}</item>", 0, id="two-titles-left"
+        ),
+        pytest.param(
+            "<item><title>ع</title><link>http://e.example/content/1</link>{D}{C}</item>",
+            0,
+            id="the-word-content-elsewhere-left",
+        ),
+    ],
+)
+def test_lifted_items_parse_as_feedparser_parses_them(parts: str, lifted: int) -> None:
+    fast, slow = _item_parts(parts, cdata=True), _item_parts(parts, cdata=False)
+    text, stash = stash_content(fast.decode())
+    assert len(lift_items(text, stash)[1]) == lifted
+    assert parse_feed(fast, url=URL) == parse_feed(slow, url=URL)
+
+
+def test_a_lifted_item_that_does_not_come_back_is_parsed_unlifted() -> None:
+    """The item's one title is its source's: feedparser files it under `source`, the lift token
+    with it, so parse_feed parses the document again without lifting; nothing is lost."""
+    parts = "<item><source url='http://s.example/'><title>مصدر</title></source>{D}{C}</item>"
+    fast, slow = _item_parts(parts, cdata=True), _item_parts(parts, cdata=False)
+    text, stash = stash_content(fast.decode())
+    assert len(lift_items(text, stash)[1]) == 1  # lifting was tried
+    entry = parse_feed(fast, url=URL).entries[0]
+    assert (entry.summary, entry.content) == ("ملخص الخبر", "نص الخبر كاملا")
+    assert parse_feed(fast, url=URL) == parse_feed(slow, url=URL)
