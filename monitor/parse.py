@@ -129,7 +129,8 @@ def _install_feedparser_dict_deepcopy() -> bool:
 
 
 FEEDPARSER_DEEPCOPY_INSTALLED = _install_feedparser_dict_deepcopy()
-_CP1252_TABLE = cp1252_table(feedparser.html._cp1252) or list(range(0x10000))
+# What feedparser's pop translates with: the list above, or its own map if that was not swapped.
+_CP1252_TABLE: Any = getattr(feedparser.mixin, "_cp1252", None) or feedparser.html._cp1252
 
 MAX_TITLE = 1_000
 MAX_SUMMARY = 10_000
@@ -316,6 +317,7 @@ def cut_entries(text: str, max_items: int) -> tuple[str, int]:
 _CONTENT_NS_RE = re.compile(
     r"""xmlns:content\s*=\s*["']http://purl\.org/rss/1\.0/modules/content/["']"""
 )
+_MARK = "monitorstash"  # every stash and lift token starts with it, then 16 random hex digits
 _STASH_OPEN_RE = {
     True: re.compile(r"<(content:encoded|description)>\s*+<!\[CDATA\["),
     False: re.compile(r"<(description)>\s*+<!\[CDATA\["),
@@ -330,9 +332,9 @@ def stash_content(text: str) -> tuple[str, dict[str, str]]:
     if "<![CDATA[" not in text:
         return text, {}
     opener = _STASH_OPEN_RE["<content:encoded>" in text and bool(_CONTENT_NS_RE.search(text))]
-    mark = "monitorstash" + secrets.token_hex(8)  # a word the document cannot foresee
+    mark = _MARK + secrets.token_hex(8)  # a word the document cannot foresee
     while mark in text:
-        mark = "monitorstash" + secrets.token_hex(8)
+        mark = _MARK + secrets.token_hex(8)
     stash: dict[str, str] = {}
     out: list[str] = []
     done = pos = 0  # text[:done] is in out; search from pos
@@ -366,8 +368,8 @@ def stash_content(text: str) -> tuple[str, dict[str, str]]:
 # anywhere else in it (other elements that feed those fields). parse_feed checks that every
 # lifted token came back in a title, and parses the document unlifted otherwise.
 _OTHER_SUMMARY_OR_CONTENT = ("summary", "abstract", "body", "fullitem")  # feedparser's other names
-_MARK_LENGTH = len("monitorstash") + 16
-_STASHED_RE = re.compile(r"<(description|content:encoded)>(monitorstash[0-9a-f]{16}\d+)</\1>")
+_MARK_LENGTH = len(_MARK) + 16  # the prefix and token_hex(8)
+_STASHED_RE = re.compile(rf"<(description|content:encoded)>({_MARK}[0-9a-f]{{16}}\d+)</\1>")
 
 
 def lift_items(text: str, stash: Mapping[str, str]) -> tuple[str, dict[str, tuple[str, str]]]:
@@ -695,7 +697,7 @@ def _lifted_key(title: object, lifted: Mapping[str, tuple[str, str]]) -> str | N
     """The lift token at the end of a title (`lift_items`), or None."""
     if not lifted or not isinstance(title, str):
         return None
-    cut = title.rfind("monitorstash")
+    cut = title.rfind(_MARK)
     return title[cut:] if cut >= 0 and title[cut:] in lifted else None
 
 

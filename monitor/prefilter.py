@@ -91,13 +91,13 @@ def _product(a: Strings, b: Strings) -> Strings | None:
 def _sequence(items: Iterable[tuple[Any, Any]]) -> tuple[Strings | None, Strings | None]:
     """(exact, required) of parsed items in sequence: every string the sequence can match (a
     small finite set) or None; a set one of whose strings every match contains, or None."""
-    run: Strings | None = frozenset({""})
+    run: Strings = frozenset({""})  # the exact strings of the current run of exact parts
     exact_all = True
     best: Strings | None = None
     for op, av in items:
         exact, required = _node(op, av)
         best = _better(best, required)
-        if exact is not None and run is not None:
+        if exact is not None:
             joined = _product(run, exact)
             if joined is not None:
                 run = joined
@@ -105,8 +105,8 @@ def _sequence(items: Iterable[tuple[Any, Any]]) -> tuple[Strings | None, Strings
             best = _better(best, run)  # too many strings: the run so far is a candidate
             run, exact_all = exact, False
             continue
-        best = _better(best, run)
-        run, exact_all = (exact if exact is not None else frozenset({""})), False
+        best = _better(best, run)  # an unknown part ends the run
+        run, exact_all = frozenset({""}), False
     best = _better(best, run)
     return (run if exact_all else None), best
 
