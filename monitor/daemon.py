@@ -5,7 +5,8 @@ Lifecycle: open the store (taking the instance lock), make deliveries a crash le
 again, schedule each feed at the time the store remembers (so a restart resumes where it stopped),
 then run until SIGTERM/SIGINT. The first signal stops new work, lets in-flight deliveries finish
 for up to `grace` seconds (what does not finish stays in the outbox and is sent after restart)
-and exits 0; a second signal exits at once.
+and exits 0; a second signal exits at once. A wall clock stepped back while it runs moves every
+planned poll and retry back by the step (`ClockWatch`, HAZARDS 36).
 
 Live reload (SIGHUP, or `monitor reload`): the config file is read and validated in full; an
 invalid one is logged, every problem with its file:line, and the running config stays. A valid
@@ -27,9 +28,9 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -52,6 +53,37 @@ log = logging.getLogger("monitor")
 
 GRACE = 8.0  # seconds in-flight deliveries get after SIGTERM; exit stays under 10 s
 SEND_TICK = 1.0  # the sender checks the outbox at least this often
+CLOCK_CHECK = 5.0  # seconds between two looks at the wall clock against the monotonic one
+CLOCK_TOLERANCE = 2.0  # a disagreement smaller than this is scheduling noise, not a step
+
+
+class ClockWatch:
+    """Tells when the wall clock stepped back (HAZARDS 36). Pure: both clocks are passed in.
+
+    APScheduler 3.x plans each feed's next poll as a wall-clock date, so a wall clock stepped
+    back by an hour (an NTP correction, a VM restored from a snapshot) would pause every feed
+    for that hour. Between two checks the monotonic clock measures the time that really
+    passed; when the wall clock advanced less than that, by more than `tolerance`, it was
+    stepped back by the difference. A wall clock that advanced *more* (a step forward, or a
+    machine resumed from suspend, during which the monotonic clock stands still) is left to
+    the scheduler: each overdue feed is polled once (coalesced), which is right after a suspend.
+    """
+
+    def __init__(
+        self,
+        wall: Callable[[], float] = time.time,
+        mono: Callable[[], float] = time.monotonic,
+        tolerance: float = CLOCK_TOLERANCE,
+    ) -> None:
+        self.wall, self.mono, self.tolerance = wall, mono, tolerance
+        self._last = (wall(), mono())
+
+    def stepped_back(self) -> float:
+        """Seconds the wall clock was stepped back since the last call (0.0 if it was not)."""
+        wall, mono = self.wall(), self.mono()
+        (wall0, mono0), self._last = self._last, (wall, mono)
+        behind = (mono - mono0) - (wall - wall0)
+        return behind if behind > self.tolerance else 0.0
 
 
 def build_notifier(name: str, config: Config) -> Notifier:
@@ -210,6 +242,8 @@ class Daemon:
         self._reload_again = False
         self._signals = 0
         self._healthy = True
+        self.clock_watch = ClockWatch()
+        self.clock_check = CLOCK_CHECK  # seconds between two looks at the wall clock
 
     # --- polling -----------------------------------------------------------------------------
 
@@ -258,8 +292,52 @@ class Daemon:
         )
 
     def _first_poll(self, spec: FeedSpec, now: float) -> float:
+        """When the restarted daemon polls a feed: at the time the store remembers, but never
+        later than one interval or backoff from now (a wall clock stepped back while the daemon
+        was down would otherwise leave the remembered time hours ahead)."""
         st = self.store.feed_states().get(spec.url)
-        return max(now, st.next_poll_at) if st and st.next_poll_at else now
+        if not st or not st.next_poll_at:
+            return now
+        latest = now + max(spec.interval, self.config.raw.poll.max_backoff)
+        return min(max(now, st.next_poll_at), latest)
+
+    # --- the wall clock ----------------------------------------------------------------------
+
+    async def clock_loop(self, watch: ClockWatch, every: float = CLOCK_CHECK) -> None:
+        while not self.stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(every):
+                    await self.stopping.wait()
+            back = watch.stepped_back()
+            if not back:
+                continue
+            try:
+                self.clock_stepped_back(back)
+            except Exception:  # the watch must outlive a bad moment; polls go on regardless
+                log.exception("clock outcome=error (polls keep their planned times)")
+
+    def clock_stepped_back(self, seconds: float) -> None:
+        """Move every planned poll and every retry still to come `seconds` earlier, so each
+        happens after the interval it was planned with, not after the interval plus the step."""
+        shift = timedelta(seconds=seconds)
+        jobs = self.scheduler.get_jobs() if self.scheduler is not None else []
+        for job in jobs:
+            if job.next_run_time is not None:
+                job.modify(next_run_time=job.next_run_time - shift)
+        try:
+            retries = self.store.shift_retries(-seconds, time.time())
+        except StoreError as e:
+            log.error("clock outcome=store_error error=%r (retries keep their times)", str(e))
+            retries = 0
+        if retries:
+            self.wake.set()
+        log.warning(
+            "clock outcome=stepped_back seconds=%.0f polls_moved=%d retries_moved=%d "
+            "(each keeps its interval)",
+            seconds,
+            len(jobs),
+            retries,
+        )
 
     # --- sending -----------------------------------------------------------------------------
 
@@ -528,8 +606,10 @@ class Daemon:
             self.config.storage,
         )
         self._sender_task = asyncio.create_task(self.send_loop())
+        clock_task = asyncio.create_task(self.clock_loop(self.clock_watch, self.clock_check))
         await self.stopping.wait()
         self.scheduler.shutdown(wait=False)
+        clock_task.cancel()
         # In-flight deliveries get the grace period; what is left stays `sending` in the store
         # and is sent again after the restart.
         try:

@@ -9,6 +9,7 @@ tests/servers.py) and a real SQLite file.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -20,19 +21,21 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from monitor.config import Config, loads
-from monitor.daemon import build_notifiers
+from monitor.daemon import ClockWatch, Daemon, build_notifiers
 from monitor.errors import ConfigError, FetchError, StoreError
 from monitor.fetch import Fetcher, redirect_refusal
 from monitor.models import FeedState
 from monitor.notify.slack import SlackNotifier
 from monitor.parse import parse_feed
 from monitor.pipeline import NOTICE, RETRY_LADDER, Pipeline, Sender
+from monitor.store import FeedOutcome
 from monitor.store.sqlite import SQLiteStore
 from tests import hostile
 from tests.conftest import ROOT, WEBHOOK_SECRET
@@ -1123,6 +1126,129 @@ def test_hazard_36_clock_steps_cause_no_burst_and_lose_nothing(
     run(go())
     assert len(webhook_receiver.received) == 3
     store.close()
+
+
+class _Clocks:
+    """A wall clock and a monotonic clock that the test steps, for ClockWatch."""
+
+    def __init__(self) -> None:
+        self.wall, self.mono = 1_800_000_000.0, 500.0
+
+    def advance(self, wall: float, mono: float) -> None:
+        self.wall += wall
+        self.mono += mono
+
+
+@pytest.mark.parametrize(
+    ("wall", "mono", "back"),
+    [
+        (5.0, 5.0, 0.0),
+        (-3595.0, 5.0, 3600.0),
+        (86405.0, 5.0, 0.0),
+        (3600.0, 0.0, 0.0),
+        (4.5, 5.0, 0.0),
+        (2.9, 5.0, 0.0),
+        (2.0, 5.0, 3.0),
+    ],
+    ids=[
+        "hazard-36-steady-clocks-no-step",
+        "hazard-36-wall-stepped-back-an-hour",
+        "hazard-36-wall-stepped-forward-a-day-left-to-the-scheduler",
+        "hazard-36-resumed-from-suspend-monotonic-stood-still-not-a-step-back",
+        "hazard-36-ntp-slew-half-a-second-is-noise",
+        "hazard-36-at-the-tolerance-is-noise",
+        "hazard-36-just-past-the-tolerance-is-a-step",
+    ],
+)
+def test_hazard_36_clock_watch_tells_a_step_back(wall: float, mono: float, back: float) -> None:
+    clocks = _Clocks()
+    watch = ClockWatch(wall=lambda: clocks.wall, mono=lambda: clocks.mono, tolerance=2.1)
+    clocks.advance(wall, mono)
+    assert watch.stepped_back() == pytest.approx(back)
+    clocks.advance(5.0, 5.0)
+    assert watch.stepped_back() == 0.0, "a step is reported once"
+
+
+def test_hazard_36_a_running_daemon_keeps_polling_after_the_clock_steps_back(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """APScheduler plans polls as wall-clock dates: after the wall clock steps back an hour,
+    every planned poll is an hour further away than its interval. The daemon's clock watch
+    sees the step and moves each poll back by it. Here the step is made where each side reads
+    the wall clock: the planned poll is moved an hour ahead (what the step leaves for
+    APScheduler), and the daemon's watch reads a wall clock an hour behind."""
+    now = time.time()
+    body = rss(items(1, now))
+    polls: list[float] = []
+    polled: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+
+    def serve(req: Request) -> Response:  # runs in the server's thread
+        polls.append(time.monotonic())
+        for loop, event in polled:
+            loop.call_soon_threadsafe(event.set)
+        return Response(200, body, {"Content-Type": "application/rss+xml; charset=utf-8"})
+
+    feed_server.overrides["/a.xml"] = serve
+    cfg = config(tmp_path, {"a": feed_server.url + "/a.xml"}, {}, [], poll={"interval": "1s"})
+    offset = [0.0]
+    daemon = Daemon(cfg, use_pool=False)
+    daemon.clock_watch = ClockWatch(wall=lambda: time.time() + offset[0])
+    daemon.clock_check = 0.05
+
+    async def next_poll(seconds: float) -> bool:
+        event = polled[0][1]
+        event.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await event.wait()
+        return event.is_set()
+
+    async def go() -> None:
+        polled.append((asyncio.get_running_loop(), asyncio.Event()))
+        task = asyncio.create_task(daemon.run())
+        try:
+            assert polls or await next_poll(10), "the first poll"
+            await asyncio.sleep(0.3)  # the first poll is over; the next is planned 1 s after it
+            assert daemon.scheduler is not None
+            job = daemon.scheduler.get_job(cfg.feeds[0].url)
+            assert job is not None
+            job.modify(next_run_time=job.next_run_time + timedelta(hours=1))
+            offset[0] = -3600.0
+            assert await next_poll(5), "polled again, not an hour later"
+            planned = daemon.scheduler.get_job(cfg.feeds[0].url).next_run_time.timestamp()
+            assert planned < time.time() + 60, "and planned an interval ahead, not an hour"
+        finally:
+            daemon.stopping.set()
+            await task
+
+    run(go())
+
+
+@pytest.mark.parametrize(
+    ("remembered", "expected"),
+    [(30.0, 30.0), (-30.0, 0.0), (36_000.0, 3600.0)],
+    ids=[
+        "hazard-36-restart-keeps-the-remembered-poll-time",
+        "hazard-36-restart-polls-an-overdue-feed-now",
+        "hazard-36-restart-after-a-step-back-waits-at-most-max-backoff",
+    ],
+)
+def test_hazard_36_restart_after_a_clock_step(
+    tmp_path: Path, remembered: float, expected: float
+) -> None:
+    """The store remembers each feed's next poll as a wall-clock time; a clock stepped back
+    10 hours while the daemon was down must not leave the feed unpolled for 10 hours."""
+    url = "http://127.0.0.1:9/a.xml"
+    cfg = config(tmp_path, {"a": url}, {}, [], poll={"interval": "1m", "max_backoff": "1h"})
+    now = time.time()
+    store = SQLiteStore(str(tmp_path / "m.db"))
+    store.record_feed(FeedOutcome(url, ok=True, next_poll_at=now + remembered, at=now))
+    store.close()
+    daemon = Daemon(cfg, use_pool=False)
+    try:
+        assert daemon._first_poll(cfg.feeds[0], now) == pytest.approx(now + expected)
+    finally:
+        daemon.store.close()
 
 
 # --- 37, 38 ----------------------------------------------------------------------------------

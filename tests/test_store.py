@@ -182,3 +182,20 @@ def test_second_daemon_on_the_same_file_is_refused(tmp_path: Path) -> None:
     finally:
         first.close()
     SQLiteStore(path, lock=True).close()  # released on close
+
+
+def test_shift_retries_moves_only_retries_still_to_come(store: SQLiteStore) -> None:
+    """After the wall clock stepped back, a retry planned for "in 5 minutes" must be due in 5
+    minutes again; a release (digest, quiet hours) is a wall-clock time and keeps it, and what
+    is already due stays due."""
+    store.ingest(ok(), [NewItem(item(1), "u:1")], [OutboxEntry(alert(1), ("later", "past"))])
+    store.ingest(
+        ok(), [NewItem(item(2), "u:2")], [OutboxEntry(alert(2), ("held",), release_at=9000.0)]
+    )
+    by_dest = {d.destination: d for d in store.due(now=2000.0)}
+    for dest, at in (("later", 2300.0), ("past", 1500.0)):
+        store.begin_attempt(by_dest[dest].id, 2000.0)
+        store.retry_later(by_dest[dest].id, at, "HTTP 503")
+    assert store.shift_retries(-1000.0, now=2000.0) == 1
+    next_at = {r.destination: r.next_at for r in store.deliveries()}
+    assert next_at == {"later": 1300.0, "past": 1500.0, "held": 9000.0}

@@ -674,6 +674,18 @@ class SQLiteStore:
                 (at, error[:500], delivery_id),
             )
 
+    def shift_retries(self, by: float, now: float) -> int:
+        """Move every retry still to come (a pending delivery tried before, due after `now`) by
+        `by` seconds: after the wall clock stepped back, a retry planned as "in 5 minutes" is
+        due in 5 minutes again, not 5 minutes plus the step. Releases (digests, quiet hours)
+        are wall-clock times and keep theirs."""
+        with self._tx() as db:
+            return db.execute(
+                "UPDATE deliveries SET next_at = next_at + ?"
+                " WHERE state = 'pending' AND attempts > 0 AND next_at > ?",
+                (by, now),
+            ).rowcount
+
     def dead(self, delivery_id: int, now: float, error: str) -> None:
         with self._tx() as db:
             db.execute(

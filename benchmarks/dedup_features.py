@@ -1,0 +1,189 @@
+"""Why the same-outlet gate of issue 4 is not met: can one more text feature tell the missed copies
+from follow-ups? (docs/dedup.md, "Same-outlet rewrites")
+
+    .venv/bin/python benchmarks/dedup_features.py
+
+Reads tests/data/dedup_pairs.jsonl (real ANT pairs labelled by reading), indexes each pair's
+earlier item and looks up the later one as tests/test_dedup_eval.py does, then, for every
+same-outlet pair the index offers as a candidate (at least `MIN_SHARED` sampled shingles in
+common), computes features of the later item B against the earlier item A on the module's own
+words (content words by consonant skeleton without clitics, as the frame guard compares them):
+
+- containment and lead: the module's own figures (`StoryIndex._judge`): shared sampled
+  shingles over the smaller item's, and the share of B's lead (title + 40 words) in A's head;
+- lead_in_text: B's lead found anywhere in A (title + whole body): does the new lead bring words
+  A never had, i.e. a new fact?
+- opening: A's first sentence found in B's first sentence: does B still open with A's news?
+- title: title overlap, shared / the shorter title;
+- recency: minus the hours between the two items (closer scores higher).
+
+For each feature it prints the values of the copies the module misses, how many `different`
+candidates score at least as high as each (a rule that joins the miss joins those too), and the
+best F1 of "the module joins, or the pair is a candidate and feature >= t" over every t. A
+feature that separates rewrites from follow-ups would put the misses above the different pairs.
+Prints; asserts nothing; needs no network.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from monitor.dedup import (
+    LEAD_WORDS,
+    MIN_SHARED,
+    StoryIndex,
+    _is_name_like,
+    _slot_hash,
+    fingerprint,
+)
+from monitor.text import strip_boilerplate, words
+
+DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "dedup_pairs.jsonl"
+_SENTENCE_END = re.compile(r"[.!?؟\n]")
+
+
+@dataclass(frozen=True)
+class Pair:
+    id: str
+    same: bool
+    joined: bool
+    candidate: bool
+    features: dict[str, float]
+
+
+def _at(item: dict[str, Any]) -> float:
+    return datetime.fromisoformat(item["published"]).timestamp()
+
+
+def _content(ws: list[str]) -> set[int]:
+    return {_slot_hash(w) for w in ws if _is_name_like(w)}
+
+
+def _share(part: set[int], whole: set[int]) -> float:
+    return len(part & whole) / len(part) if part else 0.0
+
+
+def _body_words(item: dict[str, Any]) -> list[str]:
+    return words(strip_boilerplate(item["body"]).text)
+
+
+def _opening(item: dict[str, Any]) -> list[str]:
+    text = strip_boilerplate(item["body"]).text.strip()
+    return words(_SENTENCE_END.split(text, maxsplit=1)[0])
+
+
+def features(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float]:
+    title_a, title_b = words(a["title"]), words(b["title"])
+    body_a, body_b = _body_words(a), _body_words(b)
+    lead_b = _content(title_b + body_b[:LEAD_WORDS])
+    ta, tb = _content(title_a), _content(title_b)
+    return {
+        "lead_in_text": _share(lead_b, _content(title_a + body_a)),
+        "opening": _share(_content(_opening(a)), _content(_opening(b))),
+        "title": len(ta & tb) / max(1, min(len(ta), len(tb))),
+        "recency": -(_at(b) - _at(a)) / 3600,
+    }
+
+
+def pairs() -> list[Pair]:
+    out = []
+    for line in DATA.read_text(encoding="utf-8").splitlines():
+        p = json.loads(line)
+        if p["pair"] != "same_outlet" or p["label"] == "same_event":
+            continue
+        a, b = p["a"], p["b"]
+        index = StoryIndex()
+        index.add("a", "story-a", fingerprint(a["title"], a["body"], outlet=a["outlet"], at=_at(a)))
+        probe = fingerprint(b["title"], b["body"], outlet=b["outlet"], at=_at(b))
+        counts, ignored = index._counts(probe)
+        shared = max(counts.values(), default=0)
+        feats = features(a, b)
+        feats["containment"] = feats["lead"] = 0.0
+        if shared:
+            entry = index._entries[next(iter(counts))]
+            _, containment, lead, _ = index._judge(
+                probe, entry, shared, len(probe.shingles) - ignored
+            )
+            # _judge stops before the lead check below the containment threshold: compute it
+            head = set(entry.unpack()[0])
+            feats["containment"] = containment
+            feats["lead"] = lead or sum(w in head for w in probe.lead) / max(1, len(probe.lead))
+        joined = index.find(probe, _at(b)) is not None
+        out.append(Pair(p["id"], p["label"] == "same", joined, shared >= MIN_SHARED, feats))
+    return out
+
+
+def f1(ps: list[Pair], join: Callable[[Pair], bool]) -> float:
+    tp = sum(1 for p in ps if p.same and join(p))
+    fp = sum(1 for p in ps if not p.same and join(p))
+    fn = sum(1 for p in ps if p.same and not join(p))
+    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+
+
+def relaxed_f1(ps: list[Pair], rule: dict[str, float]) -> float:
+    """F1 when a pair joins if the module joins it, or it is a candidate and every
+    feature of `rule` reaches its threshold."""
+
+    def join(p: Pair) -> bool:
+        return p.joined or (p.candidate and all(p.features[k] >= t for k, t in rule.items()))
+
+    return f1(ps, join)
+
+
+def main() -> int:
+    ps = pairs()
+    base = f1(ps, lambda p: p.joined)
+    misses = [p for p in ps if p.same and not p.joined]
+    others = [p for p in ps if not p.same and p.candidate and not p.joined]
+    n_same = sum(p.same for p in ps)
+    print(
+        f"{len(ps)} same-outlet pairs ({n_same} same), {sum(p.candidate for p in ps)} candidates; "
+        f"the module finds {sum(p.same and p.joined for p in ps)} copies, "
+        f"{sum(not p.same and p.joined for p in ps)} false join, F1 {base:.3f}"
+    )
+    missed = [f"{p.id}{'' if p.candidate else ' (no candidate)'}" for p in misses]
+    print("missed: " + ", ".join(missed))
+    print(f"different candidates the module does not join: {len(others)}\n")
+    names = ("containment", "lead", "lead_in_text", "opening", "title", "recency")
+    for name in names:
+        cells = []
+        for m in misses:
+            v = m.features[name]
+            if not m.candidate:
+                cells.append(f"{m.id} {v:.2f} (not a candidate: no rule on candidates joins it)")
+                continue
+            above = sum(1 for o in others if o.features[name] >= v)
+            cells.append(f"{m.id} {v:.2f} ({above} different at or above)")
+        best, best_t = base, None
+        for t in sorted({p.features[name] for p in ps if p.candidate}):
+            score = relaxed_f1(ps, {name: t})
+            if score > best:
+                best, best_t = score, t
+        gain = f"best F1 {best:.3f} at >= {best_t:.2f}" if best_t is not None else "no gain"
+        print(f"{name:>12}: {gain}\n              " + "\n              ".join(cells))
+    # Two features at once, each threshold at a value some same pair has (tuned on every pair:
+    # an upper bound of what such a rule could do on new data).
+    best2, rule = base, "none"
+    same_cands = [p for p in ps if p.same and p.candidate]
+    for i, x in enumerate(names):
+        for y in names[i + 1 :]:
+            for tx in {p.features[x] for p in same_cands}:
+                for ty in {p.features[y] for p in same_cands}:
+                    score = relaxed_f1(ps, {x: tx, y: ty})
+                    if score > best2:
+                        best2, rule = score, f"{x} >= {tx:.2f} and {y} >= {ty:.2f}"
+    print(f"\nbest two-feature rule, tuned on all {len(ps)} pairs: F1 {best2:.3f} ({rule})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
