@@ -21,6 +21,10 @@ For each feature it prints the values of the copies the module misses, how many 
 candidates score at least as high as each (a rule that joins the miss joins those too), and the
 best F1 of "the module joins, or the pair is a candidate and feature >= t" over every t. A
 feature that separates rewrites from follow-ups would put the misses above the different pairs.
+`--follows` prints instead what `StoryIndex.lookup` links as a follow-up (a new story that
+shares text with an earlier one under a new lead): counts per pair kind and label, then every
+linked pair's two titles, to be read (docs/dedup.md, "Follow-ups").
+
 Prints; asserts nothing; needs no network.
 """
 
@@ -29,6 +33,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -139,7 +144,30 @@ def relaxed_f1(ps: list[Pair], rule: dict[str, float]) -> float:
     return f1(ps, join)
 
 
+def follows() -> int:
+    counts: Counter[tuple[str, str, str]] = Counter()
+    linked = []
+    for line in DATA.read_text(encoding="utf-8").splitlines():
+        p = json.loads(line)
+        a, b = p["a"], p["b"]
+        index = StoryIndex()
+        index.add("a", "story-a", fingerprint(a["title"], a["body"], outlet=a["outlet"], at=_at(a)))
+        probe = fingerprint(b["title"], b["body"], outlet=b["outlet"], at=_at(b))
+        found = index.lookup(probe, _at(b))
+        verdict = "joins" if found.joins else "follows" if found.follows else "neither"
+        counts[(p["pair"], p["label"], verdict)] += 1
+        if found.follows:
+            linked.append(f"{p['id']} {p['pair']} {p['label']}: {a['title']} -> {b['title']}")
+    for (kind, label, verdict), n in sorted(counts.items()):
+        print(f"{kind:>12} {label:>10} {verdict:>8}: {n}")
+    print("\nlinked as follow-ups (earlier title -> later title):")
+    print("\n".join(linked))
+    return 0
+
+
 def main() -> int:
+    if "--follows" in sys.argv[1:]:
+        return follows()
     ps = pairs()
     base = f1(ps, lambda p: p.joined)
     misses = [p for p in ps if p.same and not p.joined]

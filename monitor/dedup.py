@@ -3,6 +3,7 @@
     fingerprint(title, body, outlet=, at=) -> Fingerprint      (frozen, serializable)
     fingerprint_normalized(title, body, ...)                   the same from prepared texts
     StoryIndex.find(fp, now) -> StoryDecision | None           (which story it joins, and why)
+    StoryIndex.lookup(fp, now) -> Lookup                       (that, and the story it follows up)
     StoryIndex.add(item_id, story_id, fp) / expire(now)        (a bounded window of recent items)
 
 An item joins the story of an earlier item when all of these hold (measured on real pairs, see
@@ -21,6 +22,12 @@ docs/dedup.md and tests/test_dedup_eval.py):
    also has numbers the first lacks (casualties, scores, dates), or the same sentence frame
    with different content words in its slots ("... نظيره الروسي سيرغي شويغو" / "... نظيره
    الأمريكي لويد أوستن"; see _conflicts); spelling variants of one name are the same word.
+
+An item that shares text with an earlier one (rule 1) but opens with a new lead (rule 2 fails)
+is a new story that *follows up* the earlier one: `lookup` names that story too
+(`Lookup.follows`), so an alert can say what it follows. A guard that fires (rule 3: other
+numbers, another name in the same frame) is another event told with the same template, not a
+follow-up.
 
 The index keeps, per item, only what the decision needs: a 1-in-`SAMPLE` subset of its shingle
 hashes (chosen by hash value, so the same shingle is kept in every text), 16-bit hashes of its
@@ -63,10 +70,12 @@ __all__ = [
     "SAMPLE",
     "Fingerprint",
     "K",
+    "Lookup",
     "StoryDecision",
     "StoryIndex",
     "fingerprint",
     "fingerprint_normalized",
+    "follow_up_reason",
 ]
 
 K = 5  # words per shingle (k=3..5 measured; see docs/dedup.md)
@@ -325,7 +334,8 @@ def _scan_c(title: str, text: str, outlet: str, at: float) -> Fingerprint:
 
 @dataclass(frozen=True, slots=True)
 class StoryDecision:
-    """The new item joins `story_id`: it is a near-copy of `item_id` (an earlier item)."""
+    """The new item joins `story_id`: it is a near-copy of `item_id` (an earlier item). As
+    `Lookup.follows`: the new item opens a new story that follows up `story_id`."""
 
     story_id: str
     item_id: str
@@ -334,6 +344,25 @@ class StoryDecision:
     lead: float  # share of the new item's lead words found in the matched item's head
     same_outlet: bool
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """What `StoryIndex.lookup` found: the story the item joins, else None; and, when it joins
+    none, the story it follows up (shared text under a new lead), else None."""
+
+    joins: StoryDecision | None
+    follows: StoryDecision | None = None
+
+
+def follow_up_reason(follows: StoryDecision) -> str:
+    """Why an item opened a new story that follows up an earlier one (for `monitor story`)."""
+    return f"new story, following story {follows.story_id}: {follows.reason}"
+
+
+# What `_judge` decided of one candidate: it joins; too little shared text; shared text under a
+# new lead (a follow-up); or a guard fired (the same template, other facts).
+JOINS, TOO_LITTLE, NEW_LEAD, GUARD = "joins", "too_little", "new_lead", "guard"
 
 
 @dataclass(frozen=True, slots=True)
@@ -604,49 +633,68 @@ class StoryIndex:
 
     def _judge(
         self, fp: Fingerprint, e: _Entry, shared: int, n_new: int
-    ) -> tuple[bool, float, float, str]:
-        """(joins, containment, lead, why) for one candidate."""
+    ) -> tuple[str, float, float, str]:
+        """(verdict, containment, lead, why) for one candidate; verdict is JOINS, TOO_LITTLE,
+        NEW_LEAD or GUARD."""
         containment = min(1.0, shared / max(1, min(n_new, e.n)))
         same = e.outlet == fp.outlet
         threshold = self.same_outlet_threshold if same else self.cross_outlet_threshold
         kind = f"{'same outlet' if same else 'cross-outlet'} ≥ {threshold:g}"
         if shared < MIN_SHARED or containment < threshold:
-            return False, containment, 0.0, f"containment {containment:.2f} below {kind}"
+            return TOO_LITTLE, containment, 0.0, f"containment {containment:.2f} below {kind}"
         head, seq, numbers, lead_numbers = e.unpack()
         head_set = set(head)
         lead = sum(map(head_set.__contains__, fp.lead)) / max(1, len(fp.lead))
         need = self.same_outlet_lead if same else self.cross_outlet_lead
         if lead < need:
             why = f"lead {lead:.2f} below {need:g}: a new lead on shared text (a follow-up)"
-            return False, containment, lead, why
+            return NEW_LEAD, containment, lead, why
         facts = _Facts(e.outlet, head, seq, numbers, lead_numbers)
         conflict = _conflicts(fp, facts, same_outlet=same)
         if conflict is not None:
-            return False, containment, lead, f"containment {containment:.2f} but {conflict}"
+            return GUARD, containment, lead, f"containment {containment:.2f} but {conflict}"
         why = (
             f"containment {containment:.2f} with item {e.item_id} of {e.outlet} ({kind}), "
             f"lead {lead:.2f} found in it, numbers and names agree"
         )
-        return True, containment, lead, why
+        return JOINS, containment, lead, why
 
     def find(self, fp: Fingerprint, now: float) -> StoryDecision | None:
         """The story `fp` joins, or None for a new story. Does not add `fp`."""
+        return self.lookup(fp, now).joins
+
+    def lookup(self, fp: Fingerprint, now: float) -> Lookup:
+        """The story `fp` joins (the candidate with the highest containment among those that
+        pass), or, when it joins none, the story it follows up (likewise). Does not add `fp`."""
         counts, ignored = self._counts(fp)
         n_new = len(fp.shingles) - ignored
         cutoff = now - self.window
         best: StoryDecision | None = None
+        follows: StoryDecision | None = None
         for seq, shared in sorted(counts.items(), key=lambda kv: -kv[1]):
             if shared < MIN_SHARED:
                 break
             e = self._entries[seq]
             if e.at < cutoff:
                 continue
-            joins, containment, lead, why = self._judge(fp, e, shared, n_new)
-            if joins and (best is None or containment > best.containment):
-                best = StoryDecision(
-                    e.story_id, e.item_id, e.outlet, containment, lead, e.outlet == fp.outlet, why
-                )
-        return best
+            verdict, containment, lead, why = self._judge(fp, e, shared, n_new)
+            if verdict == JOINS:
+                if best is None or containment > best.containment:
+                    best = self._decision(fp, e, containment, lead, why)
+            elif (
+                verdict == NEW_LEAD
+                and e.at <= fp.at  # an item follows only an earlier story
+                and (follows is None or containment > follows.containment)
+            ):
+                follows = self._decision(fp, e, containment, lead, why)
+        return Lookup(best, None if best is not None else follows)
+
+    @staticmethod
+    def _decision(
+        fp: Fingerprint, e: _Entry, containment: float, lead: float, why: str
+    ) -> StoryDecision:
+        same = e.outlet == fp.outlet
+        return StoryDecision(e.story_id, e.item_id, e.outlet, containment, lead, same, why)
 
     def explain(self, fp: Fingerprint, now: float, limit: int = 10) -> list[str]:
         """Why each of the closest items was or was not joined (for `monitor story`)."""

@@ -189,6 +189,20 @@ class Alert:
         return body
 
 
+def followed_story(alert: Alert) -> tuple[str, str | None] | None:
+    """(title, url) of the earlier story this alert's new story follows up (shared text under
+    a new lead: see monitor.dedup.Lookup), or None. Read defensively: the payload may come
+    from the store written by another version."""
+    story = alert.extra.get("story")
+    follows = story.get("follows") if isinstance(story, dict) else None
+    if not isinstance(follows, dict):
+        return None
+    title, url = follows.get("title"), follows.get("url")
+    if not isinstance(title, str):
+        return None
+    return title, url if isinstance(url, str) else None
+
+
 def alert_from_payload(body: dict[str, Any]) -> Alert:
     """Rebuild an Alert from its stored payload (the inverse of Alert.payload)."""
     it = body["item"]

@@ -13,10 +13,11 @@ from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import Any
 
 from monitor.analyze import Analyzed, analyze
 from monitor.config import Config
-from monitor.dedup import Fingerprint, StoryIndex
+from monitor.dedup import Fingerprint, StoryDecision, StoryIndex, follow_up_reason
 from monitor.errors import FetchError, NotifyError, ParseError, StoreError
 from monitor.fetch import Fetcher, backoff_delay
 from monitor.loudness import release
@@ -49,6 +50,21 @@ Clock = Callable[[], float]
 def alert_id(watchlist: str, story_id: str) -> str:
     """Stable per (watchlist, story): the same on every retry, restart and replica."""
     return "al_" + hashlib.sha256(f"{watchlist}\0{story_id}".encode()).hexdigest()[:24]
+
+
+def _lookup(
+    index: StoryIndex, batch: StoryIndex, fp: Fingerprint, now: float
+) -> tuple[StoryDecision | None, StoryDecision | None]:
+    """(the story `fp` joins, else None; the story it follows up, else None) among the committed
+    items and this poll's own."""
+    found = index.lookup(fp, now)
+    if found.joins is not None:
+        return found.joins, None
+    here = batch.lookup(fp, now)
+    if here.joins is not None:
+        return here.joins, None
+    candidates = [d for d in (found.follows, here.follows) if d is not None]
+    return None, max(candidates, key=lambda d: d.containment, default=None)
 
 
 def update_id(watchlist: str, story_id: str, item_id: str) -> str:
@@ -254,16 +270,25 @@ class Pipeline:
         alerts: dict[str, dict[str, str]] = {}  # story -> watchlist -> first alert id
         batch_sent: dict[str, int] = {}  # watchlist -> alerts made in this poll
         sources: dict[str, list[str]] = {}  # story -> feeds, in join order
-        # Newest first, so a cap keeps the freshest; items beyond it are marked seen unalerted.
-        ordered = sorted(fresh, key=lambda a: a.item.published or utc(now), reverse=True)
+        # Oldest first, so stories form in publication order (a copy or a follow-up comes after
+        # the item it copies or follows, as across polls). A cap keeps the newest: the oldest
+        # items beyond it are marked seen unalerted.
+        ordered = sorted(fresh, key=lambda a: a.item.published or utc(now))
+        capped = len(ordered) - cap
+        opened: dict[str, Item] = {}  # stories this poll opened -> their first item
         for n, analysed in enumerate(ordered):
             item, fp, at = analysed.item, analysed.fingerprint, analysed.at
-            decision = None
+            decision = follows = None
             if fp is not None:
-                decision = self.index.find(fp, now) or batch.find(fp, now)
+                decision, follows = _lookup(self.index, batch, fp, now)
+            follow_up: dict[str, Any] | None = None
             if decision is None:
                 story_id, new_story, reason = item.id, True, "new story"
                 alerts[story_id], sources[story_id] = {}, []
+                opened[story_id] = item
+                if follows is not None:
+                    follow_up = self._follow_up(follows, opened)
+                    reason = follow_up_reason(follows)
             else:
                 story_id, new_story, reason = decision.story_id, False, decision.reason
                 if story_id not in alerts:
@@ -277,9 +302,11 @@ class Pipeline:
             new_source = item.feed not in feeds
             if new_source:
                 feeds.append(item.feed)
-            if n >= cap or (item.published is not None and item.published < horizon):
+            if n < capped or (item.published is not None and item.published < horizon):
                 continue
-            story = {"sources": list(feeds), "source_count": len(feeds)}
+            story: dict[str, Any] = {"sources": list(feeds), "source_count": len(feeds)}
+            if follow_up is not None:
+                story["follows"] = follow_up
             updated = dict(known)  # watchlists told of this story before this item
             for m in analysed.matches:
                 if m.watchlist not in self.watchlists:
@@ -333,6 +360,22 @@ class Pipeline:
                 outbox.append(OutboxEntry(self._notice(spec, text, now), operators))
         touched = {sid: (alerts[sid], sources[sid]) for sid in alerts}
         return outbox, new_items, indexed, touched
+
+    def _follow_up(self, follows: StoryDecision, opened: dict[str, Item]) -> dict[str, Any]:
+        """What an alert says of the earlier story a new story follows: its id, and its first
+        item's title, URL and feed (from this poll, else the store)."""
+        out: dict[str, Any] = {"story": follows.story_id, "item": follows.item_id}
+        first = opened.get(follows.story_id)
+        if first is not None:
+            return {**out, "title": first.title, "url": first.url, "feed": first.feed}
+        try:
+            stored = self.store.story_first(follows.story_id)
+        except StoreError as e:  # the alert goes out without the earlier story's title
+            log.warning("story=%s outcome=store_error error=%r", follows.story_id, str(e))
+            return out
+        if stored is None:
+            return out
+        return {**out, "title": stored.title, "url": stored.url, "feed": stored.feed}
 
     STORY_CACHE = 20_000
 

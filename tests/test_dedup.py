@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from monitor import dedup
 from monitor.dedup import (
     Fingerprint,
+    Lookup,
     StoryIndex,
     _conflicts,
     _Facts,
@@ -22,6 +23,7 @@ from monitor.dedup import (
     _shingle_hashes,
     _word_hash,
     fingerprint,
+    follow_up_reason,
 )
 from monitor.text import _TOKEN_RE, strip_boilerplate
 
@@ -365,3 +367,67 @@ def test_sentence_frame_check_skips_only_slots_that_cannot_count(
     old = _Facts("y", array("H"), array("H", b), array("I"), array("I"))
     expected = _conflicts_every_slot(new, old, same_outlet=same)
     assert (_conflicts(new, old, same_outlet=same) is None) == (expected is None)  # type: ignore[arg-type]
+
+
+# A follow-up: a new development as the lead, the earlier story below it as background.
+FOLLOW_UP = (
+    "أعلن الكرملين الخميس أن الرئيس فلاديمير بوتين سيستقبل نظيره الكازاخستاني قاسم جومارت "
+    "توكاييف الشهر المقبل في منتجع سوتشي على البحر الأسود، لبحث إمدادات الغاز والحبوب وتبادل "
+    "الأسرى وممرات النقل البري، فيما قال المتحدث ديمتري بيسكوف إن جدول اللقاء لم يكتمل بعد "
+    "وإن موسكو تنتظر ردا من باريس على مقترحاتها.\n\n" + "\n\n".join(PARAS[1:])
+)
+CALLED = ("روسيا وفرنسا: اتصال بين وزيري الدفاع", FRANCE24, "france24")
+SHOIGU = ("لوكورنو يتصل بشويغو", CALL.format(who="الروسي سيرغي شويغو"), "france24")
+LOOKUPS = [
+    # (first, second: title, body, outlet; joins story-1?; follows story-1?)
+    (CALLED, ("بوتين يستقبل توكاييف في سوتشي", FOLLOW_UP, "france24"), False, True),
+    (CALLED, ("بوتين يستقبل توكاييف في سوتشي", FOLLOW_UP, "alarabia"), False, True),
+    (CALLED, ("وزير الدفاع الفرنسي يتصل بنظيره الروسي", SEED, "aggregator"), True, False),
+    (
+        SHOIGU,
+        ("لوكورنو يتصل بأوستن", CALL.format(who="الأمريكي لويد أوستن"), "france24"),
+        False,
+        False,
+    ),
+    (
+        CALLED,
+        ("زيلينسكي يدعو الولايات المتحدة إلى تعزيز العقوبات", EMBEDDED, "skynews"),
+        False,
+        False,
+    ),
+]
+LOOKUP_IDS = [
+    "same-outlet-new-lead-on-the-old-story-is-a-new-story-that-follows-it",
+    "cross-outlet-new-lead-on-the-old-story-is-a-new-story-that-follows-it",
+    "a-copy-joins-and-follows-nothing",
+    "same-frame-other-name-is-another-event-not-a-follow-up",
+    "no-shared-text-neither-joins-nor-follows",
+]
+
+
+@pytest.mark.parametrize(("first", "second", "joins", "follows"), LOOKUPS, ids=LOOKUP_IDS)
+def test_lookup_tells_a_follow_up_from_a_copy(
+    first: tuple[str, str, str], second: tuple[str, str, str], joins: bool, follows: bool
+) -> None:
+    index = StoryIndex()
+    index.add("first", "story-1", fp(*first))
+    probe = fp(*second, at=T0 + 2 * HOUR)
+    found = index.lookup(probe, T0 + 2 * HOUR)
+    explained = index.explain(probe, T0 + 2 * HOUR)
+    assert (found.joins is not None) == joins, explained
+    assert (found.follows is not None) == follows, explained
+    assert index.find(probe, T0 + 2 * HOUR) == found.joins
+    if found.follows is not None:
+        assert found.follows.story_id == "story-1"
+        assert "a new lead on shared text" in found.follows.reason
+        assert follow_up_reason(found.follows).startswith("new story, following story story-1")
+
+
+def test_an_item_follows_only_an_earlier_story() -> None:
+    """An archive item published before the story it shares text with does not follow it."""
+    index = StoryIndex()
+    index.add("first", "story-1", fp(*CALLED, at=T0 + 2 * HOUR))
+    probe = fp("بوتين يستقبل توكاييف في سوتشي", FOLLOW_UP, "france24", at=T0 + HOUR)
+    assert index.lookup(probe, T0 + 3 * HOUR) == Lookup(None, None)
+    later = fp("بوتين يستقبل توكاييف في سوتشي", FOLLOW_UP, "france24", at=T0 + 3 * HOUR)
+    assert index.lookup(later, T0 + 3 * HOUR).follows is not None

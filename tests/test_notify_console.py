@@ -153,3 +153,23 @@ def test_urls_are_shown_readable_when_safe(url: str, shown: str) -> None:
     from monitor.notify.console import _readable
 
     assert _readable(url) == shown
+
+
+@pytest.mark.parametrize(
+    ("title", "url", "shown"),
+    [
+        (
+            "خبر سابق",
+            "https://www.france24.com/ar/1",
+            "Follows:   خبر سابق (https://www.france24.com/ar/1)",
+        ),
+        ("خبر\x1b[31m سابق", "javascript:alert(1)", "Follows:   خبر [31m سابق"),
+        ("", None, "Follows:   (untitled)"),
+    ],
+    ids=["title-and-url", "escape-sequence-cleaned-unsafe-url-dropped", "empty-title-placeholder"],
+)
+def test_follow_up_line(title: str, url: str | None, shown: str) -> None:
+    follows = {"story": "s0", "item": "i0", "title": title, "url": url}
+    lines = render(make_alert(extra={"story": {"follows": follows}})).split("\n")
+    assert shown in lines
+    assert lines.index(shown) == lines.index("Published: 2018-03-01 21:05 UTC") + 1

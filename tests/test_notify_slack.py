@@ -494,3 +494,52 @@ def test_token_never_in_errors_or_logs_37(
         assert TOKEN not in str(err)
         assert TOKEN not in repr(err)
     assert TOKEN not in caplog.text
+
+
+def _follows(title: object, url: object) -> dict[str, Any]:
+    return {"story": {"follows": {"story": "s0", "item": "i0", "title": title, "url": url}}}
+
+
+@pytest.mark.parametrize("title", [t for t, _ in INJECTIONS], ids=[i for _, i in INJECTIONS])
+def test_follow_up_line_shows_the_earlier_title_literally(title: str) -> None:
+    earlier = "https://www.france24.com/ar/earlier"
+    message = render(make_alert(extra=_follows(title, earlier)))
+    assert_no_feed_markup(message, {"https://www.france24.com/ar/20180301-shoigu", earlier})
+    last = message["blocks"][-1]["elements"][0]["text"]
+    assert last.startswith(f"Follows an earlier story: <{earlier}|")
+    label = last.split("|", 1)[1].rsplit(">", 1)[0]
+    decoded = label.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    assert decoded == f"{FSI}{title}{PDI}"
+
+
+@pytest.mark.parametrize(
+    ("follows", "line"),
+    [
+        (
+            _follows("خبر سابق", "javascript:alert(1)"),
+            f"Follows an earlier story: {FSI}خبر سابق{PDI}",
+        ),
+        (_follows("خبر سابق", None), f"Follows an earlier story: {FSI}خبر سابق{PDI}"),
+        (_follows(None, "https://x.example/1"), None),
+        ({"story": {"follows": "s0"}}, None),
+        ({"story": {"sources": ["france24"]}}, None),
+    ],
+    ids=[
+        "unsafe-earlier-url-dropped-title-kept",
+        "no-earlier-url-title-alone",
+        "no-earlier-title-no-line",
+        "malformed-follows-from-another-version-no-line",
+        "no-follows-no-line",
+    ],
+)
+def test_follow_up_line_reads_the_payload_defensively(
+    follows: dict[str, Any], line: str | None
+) -> None:
+    blocks = render(make_alert(extra=follows))["blocks"]
+    shown = [b["elements"][0]["text"] for b in blocks if b["type"] == "context"]
+    assert shown[1:] == ([line] if line else [])
+
+
+def test_a_story_update_has_no_follow_up_line() -> None:
+    update = make_alert(type="monitor.story.updated", extra=_follows("خبر سابق", None))
+    assert "Follows" not in str(render(update))

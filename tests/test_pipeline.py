@@ -295,7 +295,9 @@ def test_hazard_07_items_over_the_per_poll_cap_are_suppressed_and_the_operator_t
     run(go())
     bodies = [p for _, p, _ in webhook_receiver.received]
     alerts = [p["item"]["title"] for p in bodies if p["type"] == "monitor.alert"]
-    assert alerts == [f"موسكو {i}" for i in range(5)], "the newest five, newest first"
+    assert alerts == [f"موسكو {i}" for i in reversed(range(5))], (
+        "the newest five, in publication order"
+    )
     (notice,) = [p for p in bodies if p["type"] == "monitor.notice"]
     assert "8 new items in one poll" in notice["item"]["title"]
     assert "3 more were suppressed" in notice["item"]["title"]

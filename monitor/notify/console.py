@@ -10,7 +10,8 @@ and flushes (I/O).
 
 Feed text is cleaned first (render.clean): control characters, so no terminal escape
 sequence from a feed reaches the operator's terminal, and bidi overrides. Story updates
-add an "Also:" line with the story's other sources.
+add an "Also:" line with the story's other sources; a new story that follows up an earlier one
+adds a "Follows:" line with that story's first title.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import TextIO
 from urllib.parse import unquote
 
 from monitor.errors import NotifyError
-from monitor.models import DIGEST, Alert, Delivery, alert_from_payload
+from monitor.models import DIGEST, Alert, Delivery, alert_from_payload, followed_story
 from monitor.notify import SendResult
 from monitor.notify.render import clean, safe_url, truncate
 
@@ -72,6 +73,11 @@ def render(alert: Alert) -> str:
         if isinstance(sources, list | tuple) and sources:
             names = ", ".join(_f(str(s), 120) for s in sources)
             lines.append(f"Sources:   {names}")
+    earlier = followed_story(alert) if alert.type != STORY_UPDATED else None
+    if earlier is not None:
+        url = safe_url(earlier[1])
+        where = f" ({_readable(url)})" if url else ""
+        lines.append(f"Follows:   {_f(earlier[0]) or '(untitled)'}{where}")
     summary = _f(item.summary, 300)
     if summary:
         lines.append(f"Summary:   {summary}")

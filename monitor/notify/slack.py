@@ -6,6 +6,7 @@ The message (see render.py for how feed text is made safe):
     blocks    section   *<url|title>*                      (title linked when the URL is http(s))
               section   summary snippet                    (when there is one)
               context   watchlist · matched terms / feed · published (shown in the reader's zone)
+              context   Follows an earlier story: <url|title>   (a new story that follows one up)
     metadata  {"event_type": "monitor_alert", "event_payload": {"alert_id", "story_id"}}
     unfurl_links = unfurl_media = False; never link_names, never parse=full; every text object
     is mrkdwn with verbatim=True.
@@ -48,7 +49,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web import WebClient
 
 from monitor.errors import NotifyError
-from monitor.models import DIGEST, Alert, Delivery, alert_from_payload
+from monitor.models import DIGEST, Alert, Delivery, alert_from_payload, followed_story
 from monitor.notify import SendResult, retry_after_seconds
 from monitor.notify.render import slack_escape, slack_field, slack_link
 
@@ -181,6 +182,11 @@ def render(alert: Alert) -> dict[str, Any]:
     if alert.type == STORY_UPDATED:
         source += f"  ·  also: {_also(alert)}"
     blocks.append({"type": "context", "elements": [_mrkdwn(about), _mrkdwn(source)]})
+    earlier = followed_story(alert) if alert.type != STORY_UPDATED else None
+    if earlier is not None:
+        label = slack_field(earlier[0], TITLE_MAX, placeholder=UNTITLED)
+        line = f"Follows an earlier story: {slack_link(earlier[1], label)}"
+        blocks.append({"type": "context", "elements": [_mrkdwn(line)]})
 
     return _message(alert, f"{watchlist}: {title}", blocks)
 

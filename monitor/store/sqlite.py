@@ -584,6 +584,15 @@ class SQLiteStore:
         )
         return str(rows[0][0]) if rows else None
 
+    def story_first(self, story_id: str) -> StoryItem | None:
+        """The story's first item (the one that opened it), or None for an unknown story."""
+        rows = self._read(
+            "SELECT id, feed, title, url, seen_at, coalesce(reason, '') FROM items"
+            " WHERE story_id = ? ORDER BY seen_at, id LIMIT 1",
+            (story_id,),
+        )
+        return StoryItem(*rows[0]) if rows else None
+
     def story_items(self, story_id: str) -> list[StoryItem]:
         rows = self._read(
             "SELECT id, feed, title, url, seen_at, coalesce(reason, '') FROM items"
