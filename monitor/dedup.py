@@ -357,7 +357,10 @@ class Lookup:
 
 def follow_up_reason(follows: StoryDecision) -> str:
     """Why an item opened a new story that follows up an earlier one (for `monitor story`)."""
-    return f"new story, following story {follows.story_id}: {follows.reason}"
+    return (
+        f"new story, following story {follows.story_id} (item {follows.item_id} of "
+        f"{follows.outlet}): {follows.reason}"
+    )
 
 
 # What `_judge` decided of one candidate: it joins; too little shared text; shared text under a

@@ -281,13 +281,11 @@ class Pipeline:
             decision = follows = None
             if fp is not None:
                 decision, follows = _lookup(self.index, batch, fp, now)
-            follow_up: dict[str, Any] | None = None
             if decision is None:
                 story_id, new_story, reason = item.id, True, "new story"
                 alerts[story_id], sources[story_id] = {}, []
                 opened[story_id] = item
                 if follows is not None:
-                    follow_up = self._follow_up(follows, opened)
                     reason = follow_up_reason(follows)
             else:
                 story_id, new_story, reason = decision.story_id, False, decision.reason
@@ -305,8 +303,8 @@ class Pipeline:
             if n < capped or (item.published is not None and item.published < horizon):
                 continue
             story: dict[str, Any] = {"sources": list(feeds), "source_count": len(feeds)}
-            if follow_up is not None:
-                story["follows"] = follow_up
+            if follows is not None and decision is None and analysed.matches:
+                story["follows"] = self._follow_up(follows, opened)  # read only for alerts
             updated = dict(known)  # watchlists told of this story before this item
             for m in analysed.matches:
                 if m.watchlist not in self.watchlists:

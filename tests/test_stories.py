@@ -370,5 +370,8 @@ def test_a_follow_up_alerts_as_a_new_story_that_names_the_story_it_follows(
 
     # `monitor story` says why the follow-up opened a story of its own.
     (visit_item,) = store.story_items(alerts[("moscow", "https://f24.example/3")]["story"]["id"])
-    assert visit_item.reason.startswith(f"new story, following story {first_call['id']}: lead ")
+    assert visit_item.reason.startswith(
+        f"new story, following story {first_call['id']} (item {first_call['id']} of france24): "
+        "lead "
+    )
     store.close()
