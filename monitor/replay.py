@@ -74,7 +74,11 @@ def read_items(path: str) -> Iterator[Item]:
     except OSError as e:
         raise ReplayError(f"{path}: cannot read: {e.strerror or e}") from e
     if p.suffix.lower() in (".jsonl", ".ndjson") or data.lstrip()[:1] == b"{":
-        for n, line in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
+        # Records end at "\n" only (JSON Lines): str.splitlines would also break a record at
+        # U+2028, U+2029, U+0085 and other separators JSON strings may hold unescaped (real
+        # Arabic news carries U+2029 between paragraphs).
+        for n, raw in enumerate(data.decode("utf-8", "replace").split("\n"), 1):
+            line = raw.removesuffix("\r")
             if not line.strip():
                 continue
             where = f"{path}:{n}"

@@ -7,6 +7,9 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
+
+from monitor.replay import read_items
 from tests.conftest import DATA
 from tests.test_cli import monitor
 from tests.test_dedup import EMBEDDED, FRANCE24, SEED, WIRE
@@ -176,3 +179,27 @@ def test_story_command_explains_membership(tmp_path: Path) -> None:
     assert "2 items from 2 sources" in text
     missing = monitor("-c", str(cfg), "story", "https://nowhere.example/")
     assert missing.returncode == 1
+
+
+@pytest.mark.parametrize(
+    "inside",
+    ["\u2029", "\u2028", "\x85"],
+    ids=[
+        "paragraph-separator-u2029-as-real-arabic-news-carries-it",
+        "line-separator-u2028",
+        "next-line-u0085",
+    ],
+)
+def test_jsonl_records_end_at_newline_only(tmp_path: Path, inside: str) -> None:
+    """JSON leaves these unescaped inside strings (json.dumps(ensure_ascii=False) does; control
+    characters below U+0020 it escapes), and Python's str.splitlines breaks lines at each of
+    them: a record must still be one record. Records here end in CRLF."""
+    rows = [
+        {"id": "1", "title": f"الفقرة الأولى{inside}الفقرة الثانية", "content": f"أ{inside}ب"},
+        {"id": "2", "title": "خبر آخر", "content": "نص"},
+    ]
+    path = tmp_path / "a.jsonl"
+    path.write_text("\r\n".join(json.dumps(r, ensure_ascii=False) for r in rows), "utf-8")
+    items = list(read_items(str(path)))
+    assert [i.guid for i in items] == ["1", "2"]
+    assert inside not in items[1].title
