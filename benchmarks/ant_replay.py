@@ -8,7 +8,8 @@ fresh store, then prints:
 - how each item was decided: a new story, the same item as an earlier one (identity), a copy
   joining a story (same outlet or across outlets), or a new story following an earlier one;
 - `--sample` follow-up links drawn at random, each as the earlier story's first title and the
-  new item's title, to be read.
+  new item's title, then as many copies joining a story within one outlet and across outlets,
+  each as the story's first title and the copy's, to be read.
 
 Prints; asserts nothing; needs no network (the replay delivers nothing).
 """
@@ -97,13 +98,20 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         if r["new_story"]:
             first.setdefault(r["story"], f"[{r['feed']}] {r['title']}")
+    rng = random.Random(args.seed)
     follows = [r for r in rows if r["reason"].startswith("new story, following")]
-    picked = random.Random(args.seed).sample(follows, min(args.sample, len(follows)))
+    picked = rng.sample(follows, min(args.sample, len(follows)))
     print(f"\n{len(picked)} follow-up links drawn at random (earlier story => this item):")
     for r in picked:
         m = re.search(r"following story (\S+)", r["reason"])
         earlier = first.get(m.group(1), "?") if m else "?"
         print(f"  {earlier}\n    => [{r['feed']}] {r['title']}")
+    for where in ("same outlet", "cross-outlet"):
+        joins = [r for r in rows if kind(r) == f"joins a story, {where}"]
+        picked = rng.sample(joins, min(args.sample, len(joins)))
+        print(f"\n{len(picked)} copies joining a story, {where}, drawn at random (story => copy):")
+        for r in picked:
+            print(f"  {first.get(r['story'], '?')}\n    => [{r['feed']}] {r['title']}")
     return 0
 
 
