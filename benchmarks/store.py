@@ -22,6 +22,9 @@ known, as for a feed polled again). --gap sleeps between measured ingests, stand
 of the event loop's work (in the poll benchmark ingest is a third of it; by default ingests run
 back to back, the worst case for checkpoints). With --runs N the figures are the median over N
 runs, with their min-max (on a shared machine the spread is the noise).
+
+`--quiet-pass` measures instead what writing --feeds feeds' rows after an all-304 pass costs,
+one transaction per feed against one for all, in time and bytes written.
 """
 
 from __future__ import annotations
@@ -274,8 +277,47 @@ LABELS = {
 }
 
 
+def _bytes_written() -> int:
+    """This process's bytes written to storage so far (Linux /proc/self/io), or -1."""
+    try:
+        with open("/proc/self/io", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("write_bytes:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return -1
+
+
+def quiet_pass(feeds: int) -> None:
+    """An all-304 pass's feed rows: one transaction per feed (`record_feed`, as before session
+    4) against one for all (`record_feeds`, how the daemon writes quiet outcomes now)."""
+    with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
+        store = SQLiteStore(str(Path(tmp) / "m.db"))
+        urls = [f"http://127.0.0.1/{i}.xml" for i in range(feeds)]
+        store.record_feeds(
+            [FeedOutcome(u, ok=True, etag='"e"', at=1.0, status="new") for u in urls]
+        )
+        ways = (
+            ("one transaction per feed", lambda outs: [store.record_feed(o) for o in outs]),
+            ("one transaction for all", store.record_feeds),
+        )
+        for n, (label, write) in enumerate(ways, 2):
+            outs = [FeedOutcome(u, ok=True, at=float(n), status="not_modified") for u in urls]
+            written, t0, c0 = _bytes_written(), time.perf_counter(), time.process_time()
+            write(outs)
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            mb = (_bytes_written() - written) / 1e6 if written >= 0 else float("nan")
+            print(
+                f"{feeds} quiet feeds, {label}: {wall * 1e3:.0f} ms wall, "
+                f"{cpu * 1e3:.0f} ms CPU, {mb:.1f} MB written"
+            )
+        store.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quiet-pass", action="store_true", help="only the all-304 pass's feed rows")
     ap.add_argument("--feeds", type=int, default=2000, help="polls that pre-fill the store")
     ap.add_argument("--measure", type=int, default=500, help="polls timed after the pre-fill")
     ap.add_argument("--runs", type=int, default=3, help="fresh stores; medians are reported")
@@ -284,6 +326,9 @@ def main() -> None:
         "--gap", type=float, default=0.0, help="ms between measured ingests (the loop's other work)"
     )
     args = ap.parse_args()
+    if args.quiet_pass:
+        quiet_pass(args.feeds)
+        return
     load0 = os.getloadavg()
     results = []
     for i in range(args.runs):

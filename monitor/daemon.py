@@ -227,6 +227,7 @@ class Daemon:
         self.pipeline = Pipeline(
             config, self.store, self.fetcher, parse_pool=self.pool, on_alerts=self.wake.set
         )
+        self.pipeline.defer_quiet = True  # flushed in close()
         self.sender = Sender(self.store, self.notifiers, operator=config.raw.operator)
         self.metrics = Metrics.for_daemon(self)
         self.metrics.declare(config)
@@ -635,4 +636,5 @@ class Daemon:
         await self.fetcher.aclose()
         if self.pool is not None:
             self.pool.shutdown()
+        self.pipeline.flush_feeds()
         self.store.close()

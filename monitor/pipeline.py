@@ -110,6 +110,11 @@ class Pipeline:
         # Recent stories' alerts and sources, as committed: a near-copy needs them, and the
         # store need not be asked again for each copy (this daemon is the only writer).
         self._stories: OrderedDict[str, tuple[dict[str, str], list[str]]] = OrderedDict()
+        # Quiet outcomes (a healthy feed answered 304 or an unchanged body) waiting to be
+        # written together; only when `defer_quiet` is on (the daemon, which flushes on close).
+        self.defer_quiet = False
+        self._quiet: dict[str, FeedOutcome] = {}
+        self._quiet_timer: asyncio.TimerHandle | None = None
         self.load_index(clock())
 
     def apply_config(self, config: Config) -> None:
@@ -142,6 +147,8 @@ class Pipeline:
     async def poll(self, spec: FeedSpec) -> PollReport:
         started = time.monotonic()
         now = self.clock()
+        if spec.url in self._quiet:
+            self.flush_feeds()  # the feed's last outcome first, so its state is current
         state = self.store.feed_state(spec.url)
         poll_cfg = self.config.raw.poll
 
@@ -176,7 +183,10 @@ class Pipeline:
             )
 
         def nothing_new(status: str) -> PollReport:
-            self._settle(spec, state, succeeded(status), [], [])
+            if self.defer_quiet and state.error_streak == 0:
+                self._record_quiet(succeeded(status))  # nothing else changes: no notice
+            else:
+                self._settle(spec, state, succeeded(status), [], [])
             return PollReport(
                 spec.name, status, next_in=spec.interval, elapsed=time.monotonic() - started
             )
@@ -213,6 +223,38 @@ class Pipeline:
             next_in=spec.interval,
             elapsed=time.monotonic() - started,
         )
+
+    QUIET_BATCH = 256  # quiet outcomes written in one transaction at most
+    QUIET_DELAY = 0.25  # seconds a quiet outcome may wait for others
+
+    def _record_quiet(self, outcome: FeedOutcome) -> None:
+        """A healthy feed had nothing new: its row (validators, next poll, counters) is written
+        with the others of the next QUIET_DELAY seconds, in one transaction instead of one
+        each. Measured (`benchmarks/store.py --quiet-pass`): 2,000 feeds' rows wrote 9.2 MB one
+        transaction each (a WAL frame per commit), 0.1 MB together; the time saved (33 -> 9 ms)
+        is within the all-304 pass's noise. A crash loses at most QUIET_DELAY seconds of this
+        bookkeeping: the feed is polled again at its older time."""
+        self._quiet[outcome.url] = outcome
+        if len(self._quiet) >= self.QUIET_BATCH:
+            self.flush_feeds()
+        elif self._quiet_timer is None:
+            loop = asyncio.get_running_loop()
+            self._quiet_timer = loop.call_later(self.QUIET_DELAY, self.flush_feeds)
+
+    def flush_feeds(self) -> None:
+        """Write the quiet outcomes waiting, in one transaction. Never raises: on a store
+        error they are logged and dropped (each feed is polled again at its older time)."""
+        if self._quiet_timer is not None:
+            self._quiet_timer.cancel()
+            self._quiet_timer = None
+        if not self._quiet:
+            return
+        outcomes = list(self._quiet.values())
+        self._quiet.clear()
+        try:
+            self.store.record_feeds(outcomes)
+        except StoreError as e:
+            log.error("outcome=store_error writing %d quiet feeds error=%r", len(outcomes), str(e))
 
     def _settle(
         self,

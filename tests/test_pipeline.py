@@ -302,3 +302,93 @@ def test_hazard_07_items_over_the_per_poll_cap_are_suppressed_and_the_operator_t
     assert "8 new items in one poll" in notice["item"]["title"]
     assert "3 more were suppressed" in notice["item"]["title"]
     store.close()
+
+
+def _row(store: SQLiteStore, url: str) -> tuple[int, str]:
+    (row,) = [r for r in store.feed_rows() if r["url"] == url]
+    return row["polls"], row["last_status"]
+
+
+def test_quiet_outcomes_are_written_together_and_before_the_feed_is_read_again(
+    tmp_path: Path, feed_server: FeedServer, webhook_receiver: WebhookReceiver
+) -> None:
+    """With `defer_quiet` (the daemon's setting), a healthy feed's 304 is written with the
+    others of the next QUIET_DELAY seconds in one transaction; it is written before that feed is
+    read for its next poll, on flush, and by the timer, so nothing is skipped or counted twice."""
+    now = time.time()
+    feed_server.publish("/a.xml", rss([item(1, "خبر", now - 60)]))
+    feed_server.publish("/b.xml", rss([item(2, "خبر آخر", now - 60)]))
+    cfg = setup(tmp_path, feed_server, webhook_receiver)
+    store = SQLiteStore(str(tmp_path / "m.db"))
+    a, b = (f.url for f in cfg.feeds)
+
+    async def go() -> None:
+        fetcher = Fetcher()
+        pipe = Pipeline(cfg, store, fetcher)
+        pipe.defer_quiet = True
+        assert (await pipe.poll(cfg.feeds[0])).outcome == "new"
+        assert _row(store, a) == (1, "new"), "a poll with items is written at once"
+        assert (await pipe.poll(cfg.feeds[0])).outcome == "not_modified"
+        assert _row(store, a) == (1, "new"), "the 304 waits for others"
+        assert (await pipe.poll(cfg.feeds[0])).outcome == "not_modified", "validators kept"
+        assert _row(store, a) == (2, "not_modified"), "the waiting 304 went first"
+        pipe.flush_feeds()
+        assert _row(store, a) == (3, "not_modified")
+        await pipe.poll(cfg.feeds[1])
+        await pipe.poll(cfg.feeds[1])
+        assert _row(store, b) == (1, "new")
+        await asyncio.sleep(pipe.QUIET_DELAY + 0.2)
+        assert _row(store, b) == (2, "not_modified"), "written by the timer"
+        await fetcher.aclose()
+
+    run(go())
+    store.close()
+
+
+def test_a_failing_feeds_recovery_is_written_at_once(
+    tmp_path: Path, feed_server: FeedServer, webhook_receiver: WebhookReceiver
+) -> None:
+    """A 304 after failures ends an error streak (and may tell the operator): not deferred."""
+    now = time.time()
+    feed_server.publish("/a.xml", rss([item(1, "خبر", now - 60)]))
+    cfg = setup(tmp_path, feed_server, webhook_receiver)
+    store = SQLiteStore(str(tmp_path / "m.db"))
+    url = cfg.feeds[0].url
+
+    async def go() -> None:
+        fetcher = Fetcher()
+        pipe = Pipeline(cfg, store, fetcher)
+        pipe.defer_quiet = True
+        await pipe.poll(cfg.feeds[0])
+        feed_server.overrides["/a.xml"] = lambda req: Response(503, b"down")
+        assert (await pipe.poll(cfg.feeds[0])).outcome == "error"
+        assert store.feed_state(url).error_streak == 1
+        del feed_server.overrides["/a.xml"]
+        assert (await pipe.poll(cfg.feeds[0])).outcome == "not_modified"
+        assert store.feed_state(url).error_streak == 0, "written at once"
+        await fetcher.aclose()
+
+    run(go())
+    store.close()
+
+
+def test_the_daemon_writes_waiting_quiet_outcomes_when_it_closes(
+    tmp_path: Path, feed_server: FeedServer, webhook_receiver: WebhookReceiver
+) -> None:
+    from monitor.daemon import Daemon
+
+    now = time.time()
+    feed_server.publish("/a.xml", rss([item(1, "خبر", now - 60)]))
+    feed_server.publish("/b.xml", rss([item(2, "خبر آخر", now - 60)]))
+    cfg = setup(tmp_path, feed_server, webhook_receiver)
+
+    async def go() -> None:
+        daemon = Daemon(cfg, use_pool=False)
+        await daemon.poll_all()
+        await daemon.poll_all()  # both 304, waiting
+        await daemon.close()
+
+    run(go())
+    store = SQLiteStore(str(tmp_path / "m.db"))
+    assert [_row(store, f.url) for f in cfg.feeds] == [(2, "not_modified")] * 2
+    store.close()

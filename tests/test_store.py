@@ -199,3 +199,20 @@ def test_shift_retries_moves_only_retries_still_to_come(store: SQLiteStore) -> N
     assert store.shift_retries(-1000.0, now=2000.0) == 1
     next_at = {r.destination: r.next_at for r in store.deliveries()}
     assert next_at == {"later": 1300.0, "past": 1500.0, "held": 9000.0}
+
+
+def test_record_feeds_writes_each_outcome_as_record_feed_does(tmp_path: Path) -> None:
+    one, many = SQLiteStore(str(tmp_path / "one.db")), SQLiteStore(str(tmp_path / "many.db"))
+    outcomes = [
+        ok("http://127.0.0.1/a.xml", at=1000.0),
+        ok("http://127.0.0.1/b.xml", at=1000.0),
+        FeedOutcome("http://127.0.0.1/a.xml", ok=True, next_poll_at=1600.0, at=1300.0),
+        FeedOutcome("http://127.0.0.1/b.xml", ok=False, error="HTTP 503", next_poll_at=1400.0),
+    ]
+    for o in outcomes:
+        one.record_feed(o)
+    many.record_feeds(outcomes)
+    assert many.feed_rows() == one.feed_rows()
+    assert [r["polls"] for r in many.feed_rows()] == [2, 2]
+    one.close()
+    many.close()

@@ -381,6 +381,13 @@ class SQLiteStore:
         with self._tx() as db:
             self._write_feed(db, outcome)
 
+    def record_feeds(self, outcomes: Sequence[FeedOutcome]) -> None:
+        """`record_feed` for each, in one transaction (in order: a feed listed twice counts
+        twice)."""
+        with self._tx() as db:
+            for o in outcomes:
+                self._write_feed(db, o)
+
     # --- items and the outbox ----------------------------------------------------------------
 
     def seen_keys(self, keys: Sequence[str]) -> dict[str, str]:
