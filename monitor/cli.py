@@ -127,6 +127,8 @@ def _open_store(config: Config) -> Store:
 
 
 def cmd_story(args: argparse.Namespace) -> int:
+    from monitor.dedup import FOLLOWING
+
     config = _load(args)
     store = _open_store(config)
     try:
@@ -136,6 +138,7 @@ def cmd_story(args: argparse.Namespace) -> int:
             return 1
         items = store.story_items(story_id)
         alerts = store.story_alerts(story_id)
+        followed_by = store.items_by_reason(f"{FOLLOWING}{story_id} ")
     finally:
         store.close()
     if args.json:
@@ -154,6 +157,16 @@ def cmd_story(args: argparse.Namespace) -> int:
                 }
                 for i in items
             ],
+            "followed_by": [
+                {
+                    "id": i.item_id,
+                    "feed": i.feed,
+                    "title": i.title,
+                    "url": i.url,
+                    "seen": _iso(i.seen_at),
+                }
+                for i in followed_by
+            ],
         }
         print(json.dumps(out, ensure_ascii=False, indent=2))
         return 0
@@ -167,6 +180,12 @@ def cmd_story(args: argparse.Namespace) -> int:
         if i.url:
             print(f"    {i.url}")
         print(f"    why: {i.reason}")
+    if followed_by:
+        print(f"\nfollowed by {len(followed_by)} new stories (a new lead on this story's text):")
+        for i in followed_by:
+            print(f"\n  {_iso(i.seen_at)}  {i.feed}  {i.title}")
+            if i.url:
+                print(f"    {i.url}")
     return 0
 
 

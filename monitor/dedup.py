@@ -67,6 +67,7 @@ except ImportError:  # pragma: no cover - a machine without a compiler: the Pyth
 
 __all__ = [
     "ACCELERATED",
+    "FOLLOWING",
     "SAMPLE",
     "Fingerprint",
     "K",
@@ -355,10 +356,13 @@ class Lookup:
     follows: StoryDecision | None = None
 
 
+FOLLOWING = "new story, following story "  # how a follow-up's reason starts (+ the story id)
+
+
 def follow_up_reason(follows: StoryDecision) -> str:
     """Why an item opened a new story that follows up an earlier one (for `monitor story`)."""
     return (
-        f"new story, following story {follows.story_id} (item {follows.item_id} of "
+        f"{FOLLOWING}{follows.story_id} (item {follows.item_id} of "
         f"{follows.outlet}): {follows.reason}"
     )
 

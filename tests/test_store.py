@@ -216,3 +216,18 @@ def test_record_feeds_writes_each_outcome_as_record_feed_does(tmp_path: Path) ->
     assert [r["polls"] for r in many.feed_rows()] == [2, 2]
     one.close()
     many.close()
+
+
+def test_items_by_reason_matches_the_exact_prefix(store: SQLiteStore) -> None:
+    """`monitor story` lists a story's follow-ups by their reason's prefix: story s1's must not
+    bring s10's, nor a reason that only contains the prefix."""
+    reasons = {
+        1: "new story, following story s1 (item x of f): lead 0.40 below 0.7",
+        2: "new story, following story s10 (item y of f): lead 0.30 below 0.7",
+        3: "containment 0.9, new story, following story s1 (item x of f)",
+        4: "new story",
+    }
+    store.ingest(ok(), [NewItem(item(n), f"u:{n}", reason=r) for n, r in reasons.items()], [])
+    found = store.items_by_reason("new story, following story s1 ")
+    assert [i.item_id for i in found] == ["u:1"]
+    assert store.items_by_reason("new story, following story s1", limit=1)[0].item_id == "u:1"

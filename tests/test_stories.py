@@ -5,6 +5,7 @@ updates: `monitor.story.updated` webhooks and Slack thread replies, never new to
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,6 +21,7 @@ from tests.conftest import WEBHOOK_SECRET
 from tests.feedgen import FakeItem, rss
 from tests.helpers import close
 from tests.servers import FeedServer, SlackServer, WebhookReceiver
+from tests.test_cli import monitor
 from tests.test_dedup import EMBEDDED, FOLLOW_UP, FRANCE24, SEED, STRIKE, WIRE
 
 OUTLETS = ["france24", "aggregator", "alarabiya", "skynews", "bbc"]
@@ -368,7 +370,31 @@ def test_a_follow_up_alerts_as_a_new_story_that_names_the_story_it_follows(
     assert "<https://f24.example/1|\u2068روسيا وفرنسا: اتصال بين وزيري الدفاع\u2069>" in follows[0]
     assert "<https://ar.example/1|\u2068مقتل 7 مدنيين بغارات على حلب\u2069>" in follows[1]
 
-    # `monitor story` says why the follow-up opened a story of its own.
+    # `monitor story` says why the follow-up opened a story of its own, and lists, under the
+    # story it follows, the new stories that followed it.
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text(
+        FOLLOW_CONFIG.format(
+            db=tmp_path / "m.db",
+            f24=f24,
+            ar=ar,
+            slack=slack_server.url,
+            hook=webhook_receiver.url,
+            secret=WEBHOOK_SECRET,
+        ),
+        encoding="utf-8",
+    )
+    shown = monitor("-c", str(cfg_file), "story", "--json", "https://f24.example/1")
+    assert shown.returncode == 0, shown.stderr
+    followed = json.loads(shown.stdout)["followed_by"]
+    assert [(f["url"], f["title"]) for f in followed] == [
+        ("https://f24.example/3", "بوتين يستقبل توكاييف في سوتشي")
+    ]
+    text = monitor("-c", str(cfg_file), "story", "https://ar.example/1").stdout
+    assert "followed by 1 new stories" in text
+    assert "حلب تشيع ضحايا الغارات" in text
+    later = monitor("-c", str(cfg_file), "story", "--json", "https://f24.example/3").stdout
+    assert json.loads(later)["followed_by"] == [], "the follow-up itself is followed by nothing"
     (visit_item,) = store.story_items(alerts[("moscow", "https://f24.example/3")]["story"]["id"])
     assert visit_item.reason.startswith(
         f"new story, following story {first_call['id']} (item {first_call['id']} of france24): "

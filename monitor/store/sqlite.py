@@ -600,6 +600,16 @@ class SQLiteStore:
         )
         return StoryItem(*rows[0]) if rows else None
 
+    def items_by_reason(self, prefix: str, limit: int = 100) -> list[StoryItem]:
+        """Items whose reason starts with `prefix` (e.g. the follow-ups of one story), oldest
+        first. A scan of the items table: for `monitor story`, not for the poll path."""
+        rows = self._read(
+            "SELECT id, feed, title, url, seen_at, coalesce(reason, '') FROM items"
+            " WHERE substr(reason, 1, ?) = ? ORDER BY seen_at, id LIMIT ?",
+            (len(prefix), prefix, limit),
+        )
+        return [StoryItem(*r) for r in rows]
+
     def story_items(self, story_id: str) -> list[StoryItem]:
         rows = self._read(
             "SELECT id, feed, title, url, seen_at, coalesce(reason, '') FROM items"
