@@ -332,6 +332,7 @@ class Daemon:
             retries = 0
         if retries:
             self.wake.set()
+        self.metrics.clock_stepped_back()
         log.warning(
             "clock outcome=stepped_back seconds=%.0f polls_moved=%d retries_moved=%d "
             "(each keeps its interval)",

@@ -41,6 +41,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from monitor import __version__
+from monitor.dedup import FOLLOWING
 from monitor.errors import StoreError
 
 if TYPE_CHECKING:
@@ -75,6 +76,17 @@ class Metrics:
             "monitor_story_merges",
             "New items that joined an existing story (near-duplicates).",
             ["feed"],
+            registry=r,
+        )
+        self.story_follow_ups = Counter(
+            "monitor_story_follow_ups",
+            "New items that opened a story following an earlier one (shared text, a new lead).",
+            ["feed"],
+            registry=r,
+        )
+        self.clock_steps = Counter(
+            "monitor_clock_steps_back",
+            "Wall clock steps back the daemon corrected (planned polls and retries moved back).",
             registry=r,
         )
         self.matches = Counter(
@@ -125,6 +137,7 @@ class Metrics:
             for outcome in POLL_OUTCOMES:
                 self.polls.labels(f.name, outcome)
             self.items_seen.labels(f.name)
+            self.story_follow_ups.labels(f.name)
         for w in config.watchlists:
             self.matches.labels(w.name)
             self.alerts.labels(w.name)
@@ -162,12 +175,18 @@ class Metrics:
             merged = sum(not n.new_story for n in items)
             if merged:
                 self.story_merges.labels(feed).inc(merged)
+            follow_ups = sum(n.new_story and n.reason.startswith(FOLLOWING) for n in items)
+            if follow_ups:
+                self.story_follow_ups.labels(feed).inc(follow_ups)
         added = set(alerts_added)
         per_watchlist = Tally(
             e.alert.watchlist for e in outbox if e.alert.id in added and e.alert.type == ALERT
         )
         for watchlist, n in per_watchlist.items():
             self.alerts.labels(watchlist).inc(n)
+
+    def clock_stepped_back(self) -> None:
+        self.clock_steps.inc()
 
     def delivery(self, destination: str, outcome: str) -> None:
         self.deliveries.labels(destination, outcome).inc()

@@ -42,6 +42,7 @@ from tests.conftest import ROOT, WEBHOOK_SECRET
 from tests.feedgen import FakeItem, rss
 from tests.helpers import Clock, close
 from tests.servers import FeedServer, LocalServer, Request, Response, WebhookReceiver
+from tests.test_ops import value
 
 TOKEN = "xoxb-test-token"  # noqa: S105 - a test-only token
 
@@ -1217,6 +1218,8 @@ def test_hazard_36_a_running_daemon_keeps_polling_after_the_clock_steps_back(
             assert await next_poll(5), "polled again, not an hour later"
             planned = daemon.scheduler.get_job(cfg.feeds[0].url).next_run_time.timestamp()
             assert planned < time.time() + 60, "and planned an interval ahead, not an hour"
+            metrics = daemon.metrics.render().decode()
+            assert value(metrics, "monitor_clock_steps_back_total") == 1, "counted once"
         finally:
             daemon.stopping.set()
             await task

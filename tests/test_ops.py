@@ -222,6 +222,21 @@ def test_metrics_count_and_read_the_store_at_scrape_time(tmp_path: Path) -> None
     assert value(text, "monitor_feed_error_streak", feed="outlet-b") == 2
     assert value(text, "monitor_feed_last_success_timestamp_seconds", feed="outlet-a") == now
 
+    # A new story that follows an earlier one, and a corrected clock step.
+    assert value(text, "monitor_story_follow_ups_total", feed="outlet-a") == 0
+    assert value(text, "monitor_clock_steps_back_total") == 0
+    follow = _alert(3, now)
+    reason = "new story, following story s1 (item i1 of outlet-a): lead 0.40 below 0.7"
+    news = [
+        NewItem(follow.alert.item, "s3", True, reason),
+        NewItem(_alert(4, now).alert.item, "s4"),
+    ]
+    metrics.ingested("outlet-a", news, [], ())
+    metrics.clock_stepped_back()
+    text = metrics.render().decode()
+    assert value(text, "monitor_story_follow_ups_total", feed="outlet-a") == 1
+    assert value(text, "monitor_clock_steps_back_total") == 1
+
     # A second daemon's metrics in the same process do not collide with the first's.
     other = Metrics.for_daemon(_Source(store, config))
     assert value(other.render().decode(), "monitor_alerts_total", watchlist="moscow") is None
