@@ -34,7 +34,7 @@ import json
 import re
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from monitor.dedup import (
     LEAD_WORDS,
     MIN_SHARED,
+    Fingerprint,
     StoryIndex,
     _is_name_like,
     _slot_hash,
@@ -99,30 +100,38 @@ def features(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float]:
     }
 
 
+def _labelled() -> Iterator[dict[str, Any]]:
+    for line in DATA.read_text(encoding="utf-8").splitlines():
+        yield json.loads(line)
+
+
+def _indexed(p: dict[str, Any], **thresholds: float) -> tuple[StoryIndex, Fingerprint]:
+    """An index holding the pair's earlier item, and the later item's fingerprint."""
+    a, b = p["a"], p["b"]
+    index = StoryIndex(**thresholds)
+    index.add("a", "story-a", fingerprint(a["title"], a["body"], outlet=a["outlet"], at=_at(a)))
+    return index, fingerprint(b["title"], b["body"], outlet=b["outlet"], at=_at(b))
+
+
 def pairs() -> list[Pair]:
     out = []
-    for line in DATA.read_text(encoding="utf-8").splitlines():
-        p = json.loads(line)
+    for p in _labelled():
         if p["pair"] != "same_outlet" or p["label"] == "same_event":
             continue
-        a, b = p["a"], p["b"]
-        index = StoryIndex()
-        index.add("a", "story-a", fingerprint(a["title"], a["body"], outlet=a["outlet"], at=_at(a)))
-        probe = fingerprint(b["title"], b["body"], outlet=b["outlet"], at=_at(b))
-        counts, ignored = index._counts(probe)
+        index, probe = _indexed(p)
+        joined = index.find(probe, _at(p["b"])) is not None
+        # The module's containment and lead, judged with no containment threshold: the module
+        # stops before the lead check below its threshold, and the lead is wanted here anyway.
+        loose, _ = _indexed(p, same_outlet_threshold=1e-9)
+        counts, ignored = loose._counts(probe)
         shared = max(counts.values(), default=0)
-        feats = features(a, b)
+        feats = features(p["a"], p["b"])
         feats["containment"] = feats["lead"] = 0.0
         if shared:
-            entry = index._entries[next(iter(counts))]
-            _, containment, lead, _ = index._judge(
+            entry = loose._entries[next(iter(counts))]
+            _, feats["containment"], feats["lead"], _ = loose._judge(
                 probe, entry, shared, len(probe.shingles) - ignored
             )
-            # _judge stops before the lead check below the containment threshold: compute it
-            head = set(entry.unpack()[0])
-            feats["containment"] = containment
-            feats["lead"] = lead or sum(w in head for w in probe.lead) / max(1, len(probe.lead))
-        joined = index.find(probe, _at(b)) is not None
         out.append(Pair(p["id"], p["label"] == "same", joined, shared >= MIN_SHARED, feats))
     return out
 
@@ -147,17 +156,14 @@ def relaxed_f1(ps: list[Pair], rule: dict[str, float]) -> float:
 def follows() -> int:
     counts: Counter[tuple[str, str, str]] = Counter()
     linked = []
-    for line in DATA.read_text(encoding="utf-8").splitlines():
-        p = json.loads(line)
-        a, b = p["a"], p["b"]
-        index = StoryIndex()
-        index.add("a", "story-a", fingerprint(a["title"], a["body"], outlet=a["outlet"], at=_at(a)))
-        probe = fingerprint(b["title"], b["body"], outlet=b["outlet"], at=_at(b))
-        found = index.lookup(probe, _at(b))
+    for p in _labelled():
+        index, probe = _indexed(p)
+        found = index.lookup(probe, _at(p["b"]))
         verdict = "joins" if found.joins else "follows" if found.follows else "neither"
         counts[(p["pair"], p["label"], verdict)] += 1
         if found.follows:
-            linked.append(f"{p['id']} {p['pair']} {p['label']}: {a['title']} -> {b['title']}")
+            titles = f"{p['a']['title']} -> {p['b']['title']}"
+            linked.append(f"{p['id']} {p['pair']} {p['label']}: {titles}")
     for (kind, label, verdict), n in sorted(counts.items()):
         print(f"{kind:>12} {label:>10} {verdict:>8}: {n}")
     print("\nlinked as follow-ups (earlier title -> later title):")

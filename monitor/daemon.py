@@ -296,8 +296,8 @@ class Daemon:
         """When the restarted daemon polls a feed: at the time the store remembers, but never
         later than one interval or backoff from now (a wall clock stepped back while the daemon
         was down would otherwise leave the remembered time hours ahead)."""
-        st = self.store.feed_states().get(spec.url)
-        if not st or not st.next_poll_at:
+        st = self.store.feed_state(spec.url)  # one row: this runs once per feed at start-up
+        if not st.next_poll_at:
             return now
         latest = now + max(spec.interval, self.config.raw.poll.max_backoff)
         return min(max(now, st.next_poll_at), latest)

@@ -355,6 +355,14 @@ class Lookup:
     joins: StoryDecision | None
     follows: StoryDecision | None = None
 
+    def story(self, item_id: str) -> tuple[str, bool, str]:
+        """(story id, whether item `item_id` opens it, why) for the item looked up."""
+        if self.joins is not None:
+            return self.joins.story_id, False, self.joins.reason
+        if self.follows is not None:
+            return item_id, True, follow_up_reason(self.follows)
+        return item_id, True, "new story"
+
 
 FOLLOWING = "new story, following story "  # how a follow-up's reason starts (+ the story id)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from monitor.analyze import Analyzed, analyze
 from monitor.config import Config
-from monitor.dedup import Fingerprint, StoryDecision, StoryIndex, follow_up_reason
+from monitor.dedup import Fingerprint, Lookup, StoryDecision, StoryIndex
 from monitor.errors import FetchError, NotifyError, ParseError, StoreError
 from monitor.fetch import Fetcher, backoff_delay
 from monitor.loudness import release
@@ -52,19 +52,17 @@ def alert_id(watchlist: str, story_id: str) -> str:
     return "al_" + hashlib.sha256(f"{watchlist}\0{story_id}".encode()).hexdigest()[:24]
 
 
-def _lookup(
-    index: StoryIndex, batch: StoryIndex, fp: Fingerprint, now: float
-) -> tuple[StoryDecision | None, StoryDecision | None]:
-    """(the story `fp` joins, else None; the story it follows up, else None) among the committed
-    items and this poll's own."""
+def _lookup(index: StoryIndex, batch: StoryIndex, fp: Fingerprint, now: float) -> Lookup:
+    """The story `fp` joins, else the one it follows up, among the committed items and this
+    poll's own."""
     found = index.lookup(fp, now)
     if found.joins is not None:
-        return found.joins, None
+        return found
     here = batch.lookup(fp, now)
     if here.joins is not None:
-        return here.joins, None
+        return here
     candidates = [d for d in (found.follows, here.follows) if d is not None]
-    return None, max(candidates, key=lambda d: d.containment, default=None)
+    return Lookup(None, max(candidates, key=lambda d: d.containment, default=None))
 
 
 def update_id(watchlist: str, story_id: str, item_id: str) -> str:
@@ -320,19 +318,13 @@ class Pipeline:
         opened: dict[str, Item] = {}  # stories this poll opened -> their first item
         for n, analysed in enumerate(ordered):
             item, fp, at = analysed.item, analysed.fingerprint, analysed.at
-            decision = follows = None
-            if fp is not None:
-                decision, follows = _lookup(self.index, batch, fp, now)
-            if decision is None:
-                story_id, new_story, reason = item.id, True, "new story"
+            found = _lookup(self.index, batch, fp, now) if fp is not None else Lookup(None)
+            story_id, new_story, reason = found.story(item.id)
+            if new_story:
                 alerts[story_id], sources[story_id] = {}, []
                 opened[story_id] = item
-                if follows is not None:
-                    reason = follow_up_reason(follows)
-            else:
-                story_id, new_story, reason = decision.story_id, False, decision.reason
-                if story_id not in alerts:
-                    alerts[story_id], sources[story_id] = self._story(story_id)
+            elif story_id not in alerts:
+                alerts[story_id], sources[story_id] = self._story(story_id)
             if fp is not None:
                 batch.add(item.id, story_id, fp)
                 indexed.append((item.id, story_id, fp))
@@ -345,8 +337,8 @@ class Pipeline:
             if n < capped or (item.published is not None and item.published < horizon):
                 continue
             story: dict[str, Any] = {"sources": list(feeds), "source_count": len(feeds)}
-            if follows is not None and decision is None and analysed.matches:
-                story["follows"] = self._follow_up(follows, opened)  # read only for alerts
+            if found.follows is not None and analysed.matches:
+                story["follows"] = self._follow_up(found.follows, opened)  # read only for alerts
             updated = dict(known)  # watchlists told of this story before this item
             for m in analysed.matches:
                 if m.watchlist not in self.watchlists:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.config import Config
-from monitor.dedup import Fingerprint, StoryIndex, fingerprint, follow_up_reason
+from monitor.dedup import Fingerprint, StoryIndex, fingerprint
 from monitor.errors import MonitorError
 from monitor.identity import make_item
 from monitor.match import compile_watchlists
@@ -139,15 +139,7 @@ def replay(config: Config, store: Store, paths: list[str]) -> Iterator[ReplayRes
                 fp = fingerprint(
                     item.title, item.content or item.summary, outlet=item.feed, at=clock
                 )
-                found = index.lookup(fp, clock)
-                d, f = found.joins, found.follows
-                if d is not None:
-                    story, new, reason = d.story_id, False, d.reason
-                elif f is not None:
-                    reason = follow_up_reason(f)
-                    story, new = item.id, True
-                else:
-                    story, new, reason = item.id, True, "new story"
+                story, new, reason = index.lookup(fp, clock).story(item.id)
                 index.add(item.id, story, fp)
             for k in item.keys:
                 stories.setdefault(k, story)
