@@ -14,6 +14,8 @@ words (content words by consonant skeleton without clitics, as the frame guard c
 - lead_in_text: B's lead found anywhere in A (title + whole body): does the new lead bring words
   A never had, i.e. a new fact?
 - opening: A's first sentence found in B's first sentence: does B still open with A's news?
+- opening_chars: cosine of the character 4-grams of the two first sentences' content words
+  (sees أحبطت / إحباط and other inflections of one root as close, which word hashes do not);
 - title: title overlap, shared / the shorter title;
 - recency: minus the hours between the two items (closer scores higher).
 
@@ -21,6 +23,10 @@ For each feature it prints the values of the copies the module misses, how many 
 candidates score at least as high as each (a rule that joins the miss joins those too), and the
 best F1 of "the module joins, or the pair is a candidate and feature >= t" over every t. A
 feature that separates rewrites from follow-ups would put the misses above the different pairs.
+Then it learns one score from all the features at once (an L2-regularised logistic regression
+on the candidates, fitted by Newton's method): the best F1 of "the module joins, or the score
+reaches t" fitted and scored on every pair (an upper bound), and the same chosen without the
+pair being decided (leave one out: what it would do on a new pair).
 `--follows` prints instead what `StoryIndex.lookup` links as a follow-up (a new story that
 shares text with an earlier one under a new lead): counts per pair kind and label, then every
 linked pair's two titles, to be read (docs/dedup.md, "Follow-ups").
@@ -31,6 +37,7 @@ Prints; asserts nothing; needs no network.
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
 from collections import Counter
@@ -43,6 +50,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from monitor.dedup import (
+    _STOP,
     LEAD_WORDS,
     MIN_SHARED,
     Fingerprint,
@@ -87,6 +95,22 @@ def _opening(item: dict[str, Any]) -> list[str]:
     return words(_SENTENCE_END.split(text, maxsplit=1)[0])
 
 
+def _char_grams(ws: list[str], n: int = 4) -> Counter[str]:
+    grams: Counter[str] = Counter()
+    for w in ws:
+        if w in _STOP or len(w) < 3:
+            continue
+        padded = f" {w} "
+        grams.update(padded[i : i + n] for i in range(len(padded) - n + 1))
+    return grams
+
+
+def _cosine(x: Counter[str], y: Counter[str]) -> float:
+    dot = sum(v * y[k] for k, v in x.items())
+    norm = math.sqrt(sum(v * v for v in x.values()) * sum(v * v for v in y.values()))
+    return dot / norm if norm else 0.0
+
+
 def features(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float]:
     title_a, title_b = words(a["title"]), words(b["title"])
     body_a, body_b = _body_words(a), _body_words(b)
@@ -95,6 +119,7 @@ def features(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float]:
     return {
         "lead_in_text": _share(lead_b, _content(title_a + body_a)),
         "opening": _share(_content(_opening(a)), _content(_opening(b))),
+        "opening_chars": _cosine(_char_grams(_opening(a)), _char_grams(_opening(b))),
         "title": len(ta & tb) / max(1, min(len(ta), len(tb))),
         "recency": -(_at(b) - _at(a)) / 3600,
     }
@@ -136,7 +161,7 @@ def pairs() -> list[Pair]:
     return out
 
 
-def f1(ps: list[Pair], join: Callable[[Pair], bool]) -> float:
+def f1(ps: list[Pair], join: Callable[..., bool]) -> float:
     tp = sum(1 for p in ps if p.same and join(p))
     fp = sum(1 for p in ps if not p.same and join(p))
     fn = sum(1 for p in ps if p.same and not join(p))
@@ -151,6 +176,103 @@ def relaxed_f1(ps: list[Pair], rule: dict[str, float]) -> float:
         return p.joined or (p.candidate and all(p.features[k] >= t for k, t in rule.items()))
 
     return f1(ps, join)
+
+
+def _solve(m: list[list[float]], v: list[float]) -> list[float]:
+    """m x = v by Gaussian elimination with partial pivoting (m is small and regularised)."""
+    n = len(v)
+    rows = [[*row, v[i]] for i, row in enumerate(m)]
+    for c in range(n):
+        pivot = max(range(c, n), key=lambda r: abs(rows[r][c]))
+        rows[c], rows[pivot] = rows[pivot], rows[c]
+        for r in range(c + 1, n):
+            k = rows[r][c] / rows[c][c]
+            rows[r] = [x - k * y for x, y in zip(rows[r], rows[c], strict=True)]
+    out = [0.0] * n
+    for c in reversed(range(n)):
+        out[c] = (rows[c][n] - sum(rows[c][j] * out[j] for j in range(c + 1, n))) / rows[c][c]
+    return out
+
+
+def _logistic(xs: list[list[float]], ys: list[bool], l2: float = 1.0) -> list[float]:
+    """Weights (bias first) of an L2-regularised logistic regression, by Newton's method."""
+    d = len(xs[0]) + 1
+    w = [0.0] * d
+    rows = [[1.0, *x] for x in xs]
+    for _ in range(25):
+        grad = [l2 * wi if i else 0.0 for i, wi in enumerate(w)]
+        hess = [[(l2 if i == j and i else 0.0) for j in range(d)] for i in range(d)]
+        for r, y in zip(rows, ys, strict=True):
+            z = max(-30.0, min(30.0, sum(wi * ri for wi, ri in zip(w, r, strict=True))))
+            p = 1 / (1 + math.exp(-z))
+            g, h = p - float(y), p * (1 - p)
+            for i in range(d):
+                grad[i] += g * r[i]
+                for j in range(d):
+                    hess[i][j] += h * r[i] * r[j]
+        step = _solve(hess, grad)
+        w = [wi - si for wi, si in zip(w, step, strict=True)]
+        if max(map(abs, step)) < 1e-8:
+            break
+    return w
+
+
+def learned(ps: list[Pair], names: tuple[str, ...]) -> None:
+    """One score from every feature for the candidates the module leaves apart: the best F1 of
+    "joined, or score >= cut" fitted on every pair, and leave one out."""
+    # The question left: among the candidates the module does not join, which are copies?
+    cands = [p for p in ps if p.candidate and not p.joined]
+    cols = [[p.features[n] for p in cands] for n in names]
+    mean = [sum(c) / len(c) for c in cols]
+    sd = [
+        math.sqrt(sum((v - m) ** 2 for v in c) / len(c)) or 1.0
+        for c, m in zip(cols, mean, strict=True)
+    ]
+    xs = [[(p.features[n] - m) / s for n, m, s in zip(names, mean, sd, strict=True)] for p in cands]
+
+    def scores(train: list[int]) -> list[float]:
+        w = _logistic([xs[i] for i in train], [cands[i].same for i in train])
+        return [w[0] + sum(wi * xi for wi, xi in zip(w[1:], x, strict=True)) for x in xs]
+
+    def best_cut(sc: list[float], keep: list[int]) -> float:
+        """The cut with the best F1 on every pair but the residual candidates outside `keep`;
+        the highest such cut, and infinity when no cut beats the module alone."""
+        left_out = {cands[i].id for i in set(range(len(cands))) - set(keep)}
+        pool = [p for p in ps if p.id not in left_out]
+        best, cut = f1(pool, lambda p: p.joined), math.inf
+        for t in sorted({sc[i] for i in keep}, reverse=True):
+            chosen = {cands[i].id for i in keep if sc[i] >= t}
+            score = f1(pool, lambda p, chosen=chosen: p.joined or p.id in chosen)
+            if score > best:
+                best, cut = score, t
+        return cut
+
+    everyone = list(range(len(cands)))
+    sc = scores(everyone)
+    cut = best_cut(sc, everyone)
+    fit = f1(ps, lambda p: p.joined or (p.candidate and sc[cands.index(p)] >= cut))
+    misses = [i for i in everyone if cands[i].same and not cands[i].joined]
+    ranks = []
+    for i in misses:
+        above = sum(1 for j in everyone if not cands[j].same and sc[j] >= sc[i])
+        ranks.append(f"{cands[i].id}: {above} different at or above")
+    print(f"\nlearned score of all {len(names)} features, fitted on every pair: F1 {fit:.3f}")
+    print("              " + "\n              ".join(ranks))
+    joined = set()
+    for i in everyone:
+        rest = [j for j in everyone if j != i]
+        sc = scores(rest)
+        cut = best_cut(sc, rest)
+        if sc[i] >= cut:
+            joined.add(cands[i].id)
+    loo = f1(ps, lambda p: p.joined or p.id in joined)
+    gained = sorted(p.id for p in ps if p.same and not p.joined and p.id in joined)
+    added = sorted(p.id for p in ps if not p.same and not p.joined and p.id in joined)
+    print(
+        f"the same, leave one out (each pair decided by a score and cut fitted without it): "
+        f"F1 {loo:.3f}; gains {', '.join(gained) or 'none'}; "
+        f"adds false joins {', '.join(added) or 'none'}"
+    )
 
 
 def follows() -> int:
@@ -187,7 +309,7 @@ def main() -> int:
     missed = [f"{p.id}{'' if p.candidate else ' (no candidate)'}" for p in misses]
     print("missed: " + ", ".join(missed))
     print(f"different candidates the module does not join: {len(others)}\n")
-    names = ("containment", "lead", "lead_in_text", "opening", "title", "recency")
+    names = ("containment", "lead", "lead_in_text", "opening", "opening_chars", "title", "recency")
     for name in names:
         cells = []
         for m in misses:
@@ -216,6 +338,7 @@ def main() -> int:
                     if score > best2:
                         best2, rule = score, f"{x} >= {tx:.2f} and {y} >= {ty:.2f}"
     print(f"\nbest two-feature rule, tuned on all {len(ps)} pairs: F1 {best2:.3f} ({rule})")
+    learned(ps, names)
     return 0
 
 

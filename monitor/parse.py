@@ -610,17 +610,27 @@ def truncate(text: str, limit: int) -> str:
 
 
 _ABSOLUTE_RE = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:[/?#]|$)", re.I)
+_TAB_NEWLINE = str.maketrans("", "", "\t\n\r")
+_C0_SPACE = "".join(map(chr, range(0x21)))
+_URL_CONTROL_RE = re.compile(r"[\x00-\x20\x7f]")
+
+
+def _percent(m: re.Match[str]) -> str:
+    return f"%{ord(m.group()):02X}"
 
 
 def safe_link(link: object, base: str) -> str | None:
-    """The link resolved against `base`, only if it is http(s) with a host."""
+    """The link resolved against `base`, only if it is http(s) with a host. As a browser reads
+    a URL (WHATWG): tabs and newlines anywhere are removed ("h\nttps://..." is https),
+    C0 controls and spaces at either end are stripped, and those left inside are
+    percent-encoded, so a link never carries a raw control character or space."""
     if not isinstance(link, str):
         return None
-    link = link.strip()
+    link = link.translate(_TAB_NEWLINE).strip(_C0_SPACE).strip()
     if not link or len(link) > MAX_LINK:
         return None
     if _ABSOLUTE_RE.match(link):  # the common case, without urljoin's cost
-        return link.replace(" ", "%20")
+        return _URL_CONTROL_RE.sub(_percent, link)
     try:
         resolved = urljoin(base, link)
         parts = urlsplit(resolved)
@@ -628,7 +638,7 @@ def safe_link(link: object, base: str) -> str | None:
         return None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         return None
-    return resolved.replace(" ", "%20")
+    return _URL_CONTROL_RE.sub(_percent, resolved)
 
 
 def _date(entry: Mapping[str, Any]) -> datetime | None:

@@ -409,6 +409,11 @@ def test_html_to_text(html: str, text: str) -> None:
         ("mailto:a@b.example", None),
         ("   ", None),
         ("  https://a.example/مسار بمسافة  ", "https://a.example/مسار%20بمسافة"),
+        ("h\nttp://press.example/ar/", "http://press.example/ar/"),
+        ("https://a.example/x\ty\r\n", "https://a.example/xy"),
+        ("java\nscript:alert(1)", None),
+        ("\x00\x1f https://a.example/x\x01y\x7f", "https://a.example/x%01y%7F"),
+        ("/ar/\x02news", "https://news.example/ar/%02news"),
     ],
     ids=[
         "absolute-https",
@@ -421,6 +426,11 @@ def test_html_to_text(html: str, text: str) -> None:
         "mailto-dropped",
         "blank-dropped",
         "spaces-encoded-arabic-kept",
+        "newline-inside-scheme-removed-as-browsers-do",
+        "tab-and-newlines-inside-path-removed",
+        "newline-cannot-smuggle-javascript",
+        "c0-stripped-at-ends-percent-encoded-inside",
+        "control-in-relative-link-percent-encoded",
     ],
 )
 def test_safe_link(link: str, expected: str | None) -> None:
