@@ -622,23 +622,23 @@ def _percent(m: re.Match[str]) -> str:
 def safe_link(link: object, base: str) -> str | None:
     """The link resolved against `base`, only if it is http(s) with a host. As a browser reads
     a URL (WHATWG): tabs and newlines anywhere are removed ("h\nttps://..." is https),
-    C0 controls and spaces at either end are stripped, and those left inside are
-    percent-encoded, so a link never carries a raw control character or space."""
+    C0 controls and spaces at either end are stripped, those left inside are percent-encoded
+    (a link never carries a raw control character or space), and the scheme is lowercased."""
     if not isinstance(link, str):
         return None
     link = link.translate(_TAB_NEWLINE).strip(_C0_SPACE).strip()
     if not link or len(link) > MAX_LINK:
         return None
-    if _ABSOLUTE_RE.match(link):  # the common case, without urljoin's cost
-        return _URL_CONTROL_RE.sub(_percent, link)
-    try:
-        resolved = urljoin(base, link)
-        parts = urlsplit(resolved)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return None
-    return _URL_CONTROL_RE.sub(_percent, resolved)
+    if not _ABSOLUTE_RE.match(link):  # the common case skips urljoin's cost
+        try:
+            link = urljoin(base, link)
+            parts = urlsplit(link)
+        except ValueError:
+            return None
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            return None
+    scheme, colon, rest = link.partition(":")
+    return scheme.lower() + colon + _URL_CONTROL_RE.sub(_percent, rest)
 
 
 def _date(entry: Mapping[str, Any]) -> datetime | None:

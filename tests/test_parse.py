@@ -414,6 +414,8 @@ def test_html_to_text(html: str, text: str) -> None:
         ("java\nscript:alert(1)", None),
         ("\x00\x1f https://a.example/x\x01y\x7f", "https://a.example/x%01y%7F"),
         ("/ar/\x02news", "https://news.example/ar/%02news"),
+        ("HTTPS://News.example/AR", "https://News.example/AR"),
+        ("hTTp://a.example/?q=1", "http://a.example/?q=1"),
     ],
     ids=[
         "absolute-https",
@@ -431,6 +433,8 @@ def test_html_to_text(html: str, text: str) -> None:
         "newline-cannot-smuggle-javascript",
         "c0-stripped-at-ends-percent-encoded-inside",
         "control-in-relative-link-percent-encoded",
+        "scheme-lowercased-host-and-path-kept",
+        "mixed-case-scheme-lowercased-when-resolved",
     ],
 )
 def test_safe_link(link: str, expected: str | None) -> None:

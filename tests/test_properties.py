@@ -69,6 +69,41 @@ def test_arbitrary_bytes_parse_or_fail_cleanly(data: bytes) -> None:
         assert len(e.summary) <= parse.MAX_SUMMARY
         assert len(e.content) <= parse.MAX_CONTENT
         assert e.link is None or e.link.startswith(("http://", "https://"))
+        assert e.link is None or not any(ch <= " " or ch == "\x7f" for ch in e.link)
+
+
+LINKISH = st.lists(
+    st.sampled_from(
+        [
+            *"hHtTpPsS:/.?#=&%a0",
+            "\t",
+            "\n",
+            "\r",
+            " ",
+            "\x01",
+            "\x7f",
+            "\x0c",
+            "م",
+            "https://",
+            "HTTP://",
+            "javascript:",
+            "//",
+            "a.example",
+        ]
+    ),
+    max_size=20,
+).map("".join)
+
+
+@SETTINGS
+@given(LINKISH)
+def test_entry_links_are_http_with_no_raw_control_or_space(link: str) -> None:
+    """Whatever an item's <link> holds, the link kept is http(s), lowercase in its scheme,
+    and has no raw whitespace or control character (browsers' reading, WHATWG)."""
+    kept = parse.safe_link(link, "http://127.0.0.1/feed")
+    if kept is not None:
+        assert kept.startswith(("http://", "https://")), kept
+        assert not any(ch <= " " or ch == "\x7f" for ch in kept), kept
 
 
 @SETTINGS
