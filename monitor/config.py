@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -95,9 +96,30 @@ class StoriesConfig(_Strict):
     cross_outlet_threshold: float = Field(default=0.25, gt=0, le=1)
 
 
+_CHAR_NAMES = {" ": "space", "\t": "tab", "\n": "line break", "\r": "carriage return"}
+
+
 def _check_feed_url(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    """The URL as written, if it can be polled: http(s), a host, a valid port, and no space,
+    control or format character (which HTTP clients refuse or a terminal hides: a URL from
+    ${ENV} or a double-quoted YAML escape can carry one). Raises ValueError naming the problem."""
+    for i, ch in enumerate(url):
+        if ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf"):
+            what = (
+                _CHAR_NAMES.get(ch)
+                or unicodedata.name(ch, "").lower()
+                or f"control character U+{ord(ch):04X}"
+            )
+            raise ValueError(
+                f"feed URL has a {what} at character {i + 1}; percent-encode it (a space is "
+                f"%20) or remove it, got {url!r}"
+            )
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port out of range or not a number
+    except ValueError as e:
+        raise ValueError(f"feed URL is not a valid URL ({e}), got {url!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"feed URL must be http:// or https:// with a host, got {url!r}")
     return url
 

@@ -79,6 +79,26 @@ def test_summary_never_shows_secrets() -> None:
             "c.yaml:5: feeds[0].url: feed URL must be http",
         ),
         (
+            ("https://www.france24.com/ar/rss", "https://www.france24.com/ar rss"),
+            "c.yaml:5: feeds[0].url: feed URL has a space at character 28; percent-encode it",
+        ),
+        (
+            ("https://www.france24.com/ar/rss", '"https://www.france24.com/ar/\\trss"'),
+            "c.yaml:5: feeds[0].url: feed URL has a tab at character 29",
+        ),
+        (
+            ("https://www.france24.com/ar/rss", '"https://www.france24.com/\\u202ear/rss"'),
+            "c.yaml:5: feeds[0].url: feed URL has a right-to-left override at character 26",
+        ),
+        (
+            ("https://www.france24.com/ar/rss", "https://www.france24.com:99999/ar/rss"),
+            "c.yaml:5: feeds[0].url: feed URL is not a valid URL (Port out of range",
+        ),
+        (
+            ("https://www.france24.com/ar/rss", "https://:443/ar/rss"),
+            "c.yaml:5: feeds[0].url: feed URL must be http:// or https:// with a host",
+        ),
+        (
             ("{type: console}", "{type: telegram}"),
             "c.yaml:12: destinations.screen: unknown destination type 'telegram'",
         ),
@@ -96,6 +116,11 @@ def test_summary_never_shows_secrets() -> None:
         "unknown-key-is-an-error",
         "bad-duration",
         "file-url-refused",
+        "space-in-url-named-with-its-position",
+        "tab-from-a-yaml-escape-named",
+        "bidi-override-that-a-terminal-hides-named",
+        "port-out-of-range-refused-at-load-not-at-every-poll",
+        "port-without-host-refused",
         "unknown-destination-type",
         "missing-required-key",
         "unsupported-storage",
