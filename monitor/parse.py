@@ -719,14 +719,23 @@ def _unstash(value: object, stash: Mapping[str, str]) -> object:
 _HTML_PAGE_RE = re.compile(r"^\s*(?:<!--.*?-->\s*)*<(?:!DOCTYPE\s+html|html)\b", re.I | re.S)
 
 
-def _feedparser(text: str) -> Any:
+def _feedparser(text: str, url: str) -> Any:
+    """feedparser's reading of `text`. Raises ParseError when feedparser itself fails: its loose
+    parser raises on some malformed documents (KeyError 'links' on a <link> closed after
+    its item, found by fuzzing), which is the document's fault, not a bug of ours to crash on."""
     data = b'<?xml version="1.0" encoding="utf-8"?>\n' + text.encode("utf-8", "replace")
-    return feedparser.parse(
-        io.BytesIO(data),  # a stream: feedparser opens str/bytes that look like paths or URLs
-        response_headers={"content-type": "application/xml; charset=utf-8"},
-        sanitize_html=False,
-        resolve_relative_uris=False,
-    )
+    try:
+        return feedparser.parse(
+            io.BytesIO(data),  # a stream: feedparser opens str/bytes that look like paths or URLs
+            response_headers={"content-type": "application/xml; charset=utf-8"},
+            sanitize_html=False,
+            resolve_relative_uris=False,
+        )
+    except (MemoryError, RecursionError):
+        raise  # the worker's own limits: reported as such
+    except Exception as e:  # any failure of feedparser on this document
+        why = f"not a feed: feedparser failed on the document ({type(e).__name__}: {e})"
+        raise ParseError(url, why[:300]) from None
 
 
 def parse_feed(
@@ -745,13 +754,13 @@ def parse_feed(
     text, found = cut_entries(text, max_items)
     text, stash = stash_content(text)
     lifted_text, lifted = lift_items(text, stash)
-    d = _feedparser(lifted_text)
+    d = _feedparser(lifted_text, url)
     raw_entries = d.get("entries") or []
     if lifted and sorted(
         k for e in raw_entries if (k := _lifted_key(e.get("title"), lifted)) is not None
     ) != sorted(lifted):
         lifted = {}  # a lifted item did not come back as expected: parse it unlifted
-        d = _feedparser(text)
+        d = _feedparser(text, url)
         raw_entries = d.get("entries") or []
     version = d.get("version") or ""
     if not version and not raw_entries:

@@ -44,8 +44,9 @@ BACKSTOP = 5.0  # seconds past the deadline before the daemon gives up on a work
 QUEUED_PER_WORKER = 1
 
 
-class _Deadline(Exception):
-    pass
+class _Deadline(BaseException):
+    """The parse deadline's alarm. A BaseException, like KeyboardInterrupt, so that no
+    `except Exception` on the way (ours or a library's) can swallow it and parse on."""
 
 
 _MATCHER: Matcher | None = None  # this worker's compiled watchlists

@@ -347,7 +347,14 @@ def test_hazard_04_html_or_empty_200_is_a_failure_not_all_items_removed(
     async def go() -> None:
         async with polling(cfg, store, Clock(now)) as pipe:
             assert (await pipe.poll(cfg.feeds[0])).alerts == 2
-            for handler, why in ((hostile.html_page(), "HTML"), (hostile.empty_200(), "empty")):
+            broken = (
+                b"<title</description<item<title</title<link<item<title<svg</title</item</link>"
+            )
+            for handler, why in (
+                (hostile.html_page(), "HTML"),
+                (hostile.empty_200(), "empty"),
+                (hostile.status(200, broken), "feedparser failed"),  # feedparser's own KeyError
+            ):
                 feed_server.overrides["/a.xml"] = handler
                 r = await pipe.poll(cfg.feeds[0])
                 assert r.outcome == "error", why

@@ -219,6 +219,10 @@ def test_no_guid_no_link_entries_keep_their_text() -> None:
         (b'{"items": []}', "not a feed"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not a feed"),
         (b"/etc/passwd", "not a feed"),
+        (
+            b"<title</description<item<title</title<link<item<title<svg</title</item</link>",
+            "feedparser failed on the document (KeyError: 'links')",
+        ),
     ],
     ids=[
         "empty-body",
@@ -228,6 +232,7 @@ def test_no_guid_no_link_entries_keep_their_text() -> None:
         "json",
         "binary",
         "a-path-is-not-opened",
+        "feedparser-own-crash-is-a-parse-error-found-by-fuzzing",
     ],
 )
 def test_not_a_feed(body: bytes, reason: str) -> None:
