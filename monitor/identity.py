@@ -31,6 +31,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+import unicodedata
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from monitor.models import Entry, FeedSpec, Item
@@ -90,6 +91,12 @@ def canonical_url(url: str | None) -> str | None:
     return _canonical_url(url)
 
 
+# Characters no host holds (WHATWG's forbidden host code points, and '%': a percent-encoded
+# host is not a name a resolver knows); ':' is left to IPv6 literals, whose brackets urlsplit
+# has removed. Spaces, controls and format characters are refused by their category.
+_FORBIDDEN_HOST = frozenset("#%/<>?@[\\]^|\"'`{}")
+
+
 def _canonical_url(url: str) -> str | None:
     """canonical_url for any URL (the reference of the plain-URL shortcut)."""
     try:
@@ -101,8 +108,8 @@ def _canonical_url(url: str) -> str | None:
         port = parts.port
     except ValueError:
         return None
-    if not host:
-        return None
+    if not host or any(ch in _FORBIDDEN_HOST or unicodedata.category(ch)[0] in "CZ" for ch in host):
+        return None  # no host, or not one: a space, control, format character or delimiter
     if host.startswith("amp."):
         host = host[4:]
     if ":" in host:
