@@ -30,8 +30,8 @@ demo: install
 	$(BIN)/monitor demo
 
 lint: install-test
-	$(BIN)/ruff check monitor tests benchmarks
-	$(BIN)/ruff format --check monitor tests benchmarks
+	$(BIN)/ruff check monitor tests benchmarks fuzz
+	$(BIN)/ruff format --check monitor tests benchmarks fuzz
 
 typecheck: install-test
 	$(BIN)/mypy
