@@ -59,6 +59,19 @@ ACCEPT = (
     "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 )
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MAX_VALIDATOR = 1024  # characters of an ETag or Last-Modified kept to send back
+
+
+def validator(value: str | None) -> str | None:
+    """An ETag or Last-Modified value fit to send back as a request header: printable ASCII,
+    at most MAX_VALIDATOR characters. Anything else is dropped (the feed is then told apart by
+    its body hash): HTTP clients refuse to send a non-ASCII header value, so a server's
+    '"café"' ETag, kept, made every later poll of that feed fail before it left."""
+    if not value or len(value) > MAX_VALIDATOR or not value.isascii() or not value.isprintable():
+        return None
+    return value
+
+
 _RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
@@ -308,10 +321,11 @@ class Fetcher:
             "Accept": ACCEPT,
             "Accept-Encoding": "gzip, deflate",
         }
-        if state.etag:
-            headers["If-None-Match"] = state.etag
-        if state.last_modified:
-            headers["If-Modified-Since"] = state.last_modified
+        etag, modified = validator(state.etag), validator(state.last_modified)
+        if etag:  # a value stored before validators were checked is checked here too
+            headers["If-None-Match"] = etag
+        if modified:
+            headers["If-Modified-Since"] = modified
         return headers
 
     async def _classes(self, feed: str, url: str) -> frozenset[str]:
@@ -439,8 +453,8 @@ class Fetcher:
                 status=304,
                 body=None,
                 content_type=h.get("content-type"),
-                etag=h.get("etag") or state.etag,
-                last_modified=h.get("last-modified") or state.last_modified,
+                etag=validator(h.get("etag")) or validator(state.etag),
+                last_modified=validator(h.get("last-modified")) or validator(state.last_modified),
                 elapsed=time.monotonic() - started,
             )
         if status in (429, 503):
@@ -498,7 +512,7 @@ class Fetcher:
             status=200,
             body=bytes(body),
             content_type=h.get("content-type"),
-            etag=h.get("etag"),
-            last_modified=h.get("last-modified"),
+            etag=validator(h.get("etag")),
+            last_modified=validator(h.get("last-modified")),
             elapsed=time.monotonic() - started,
         )

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from monitor.errors import FetchError
-from monitor.fetch import Fetcher, backoff_delay, parse_retry_after
+from monitor.fetch import MAX_VALIDATOR, Fetcher, backoff_delay, parse_retry_after, validator
 from monitor.models import FeedSpec, FeedState, FetchResult
 from tests.servers import FeedServer, LocalServer, Request, Response
 
@@ -408,3 +408,34 @@ def test_at_most_per_host_fetches_to_one_host_at_once() -> None:
     with LocalServer(slow) as server:
         assert asyncio.run(go(server.url)) == [200] * 8
     assert peak == 2
+
+
+@pytest.mark.parametrize(
+    ("value", "kept"),
+    [
+        ('"5f2a-9c"', '"5f2a-9c"'),
+        ('W/"5f2a-9c"', 'W/"5f2a-9c"'),
+        ("Mon, 01 Jan 2024 00:00:00 GMT", "Mon, 01 Jan 2024 00:00:00 GMT"),
+        ('"caf\u00e9"', None),
+        ('"a\tb"', None),
+        ('"a\x7fb"', None),
+        ("", None),
+        (None, None),
+        ("x" * MAX_VALIDATOR, "x" * MAX_VALIDATOR),
+        ("x" * (MAX_VALIDATOR + 1), None),
+    ],
+    ids=[
+        "strong-etag-kept",
+        "weak-etag-kept",
+        "http-date-kept",
+        "non-ascii-dropped-no-client-can-send-it",
+        "tab-dropped",
+        "del-dropped",
+        "empty-dropped",
+        "missing-stays-missing",
+        "at-the-bound-kept",
+        "past-the-bound-dropped",
+    ],
+)
+def test_validator(value: str | None, kept: str | None) -> None:
+    assert validator(value) == kept

@@ -446,6 +446,60 @@ def test_hazard_19_byte_identical_body_is_not_parsed_again(
         store.close()
 
 
+@pytest.mark.parametrize(
+    ("header", "value", "stored"),
+    [
+        ("ETag", '"caf\u00e9"', None),
+        ("Last-Modified", "Mon, 01 Jan 2024 00:00:00 GMT\u00ff", None),
+        ("ETag", '"' + "a" * 5000 + '"', None),
+        ("ETag", '"caf\u00e9"', '"caf\u00e9"'),
+    ],
+    ids=[
+        "non-ascii-etag-not-kept-next-poll-still-leaves",
+        "non-ascii-last-modified-not-kept",
+        "5000-char-etag-not-kept-bounded",
+        "bad-etag-stored-by-an-older-version-not-sent",
+    ],
+)
+def test_hazard_19_validators_that_cannot_be_sent_back_are_dropped(
+    tmp_path: Path, webhook_receiver: WebhookReceiver, header: str, value: str, stored: str | None
+) -> None:
+    """A server's ETag or Last-Modified that no HTTP client can send back (non-ASCII, which
+    http.server writes as latin-1 bytes) or an oversized one: kept, it made every later poll
+    of the feed fail before the request left (UnicodeEncodeError). The feed goes on, told
+    apart by its body hash."""
+    now = time.time()
+    body = rss(items(1, now))
+    headers = {"Content-Type": "application/rss+xml", header: value}
+    sent: list[tuple[str | None, str | None]] = []
+
+    def handle(req: Request) -> Response:
+        sent.append((req.headers.get("if-none-match"), req.headers.get("if-modified-since")))
+        return Response(200, body, headers)
+
+    with LocalServer(handle) as server:
+        cfg = config(
+            tmp_path, {"a": server.url + "/a.xml"}, {"h": hook(webhook_receiver.url)}, ["h"]
+        )
+        store = SQLiteStore(str(tmp_path / "m.db"))
+        if stored is not None:  # what a version before this check wrote
+            store.record_feeds([FeedOutcome(cfg.feeds[0].url, ok=True, etag=stored, at=now)])
+
+        async def go() -> None:
+            async with polling(cfg, store, Clock(now)) as pipe:
+                first = await pipe.poll(cfg.feeds[0])
+                assert (first.outcome, first.alerts) == ("new", 1), first.error
+                again = await pipe.poll(cfg.feeds[0])
+                assert (again.outcome, again.alerts) == ("unchanged", 0), again.error
+
+        run(go())
+        assert sent == [(None, None), (None, None)]  # both polls left, with nothing to echo
+        if stored is None:
+            state = store.feed_state(cfg.feeds[0].url)
+            assert (state.etag, state.last_modified) == (None, None)
+        store.close()
+
+
 # --- 16, 17, 18, 20, 22, 23: servers ---------------------------------------------------------
 
 
