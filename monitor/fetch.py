@@ -62,6 +62,20 @@ REDIRECTS = frozenset({301, 302, 303, 307, 308})
 MAX_VALIDATOR = 1024  # characters of an ETag or Last-Modified kept to send back
 
 
+def _redirect_target(feed: str, url: str, location: str) -> str:
+    """The absolute URL a Location header points to. Raises FetchError (not retryable) when
+    is not a URL that urllib can read: a port out of range raised ValueError, which escaped the
+    fetch (httpx itself reports a port that is not a number, or a broken IPv6 literal)."""
+    try:
+        target = urljoin(url, location.strip())
+        urlsplit(target).port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        shown = location.strip()[:200]
+        why = f"redirect to an invalid URL ({exc}): {shown!r}"
+        raise FetchError(feed, why, retryable=False) from None
+    return target
+
+
 def validator(value: str | None) -> str | None:
     """An ETag or Last-Modified value fit to send back as a request header: printable ASCII,
     at most MAX_VALIDATOR characters. Anything else is dropped (the feed is then told apart by
@@ -425,7 +439,7 @@ class Fetcher:
                 status = response.status_code
                 if status in REDIRECTS and "location" in response.headers:
                     hops += 1
-                    target = urljoin(url, response.headers["location"].strip())
+                    target = _redirect_target(feed, url, response.headers["location"])
                     if hops > self.max_redirects:
                         raise FetchError(
                             feed, f"too many redirects (more than {self.max_redirects})"

@@ -187,6 +187,24 @@ def test_redirect_to_other_scheme_is_refused(server: LocalServer, target: str) -
     assert err.retryable is False
 
 
+@pytest.mark.parametrize(
+    ("target", "reason"),
+    [
+        ("http://127.0.0.1:99999/feed.xml", "Port out of range"),
+        ("//127.0.0.1:65536/feed.xml", "Port out of range"),
+    ],
+    ids=["port-out-of-range", "protocol-relative-port-out-of-range"],
+)
+def test_redirect_to_an_invalid_url_is_a_fetch_error(
+    server: LocalServer, target: str, reason: str
+) -> None:
+    """urllib raises ValueError on these; it escaped the fetch as an unexpected exception."""
+    server.set_handler(redirects({"/a": target}))
+    err = fetch_error(server.url + "/a")
+    assert reason in err.message, err.message
+    assert err.retryable is False
+
+
 def test_feed_url_with_other_scheme_is_refused() -> None:
     err = fetch_error("file:///etc/passwd")
     assert "refused scheme 'file'" in err.message
