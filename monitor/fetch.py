@@ -127,7 +127,7 @@ class _Decoder:
         elif enc == "deflate":
             self._z = zlib.decompressobj(zlib.MAX_WBITS)  # zlib-wrapped; raw deflate on failure
         else:
-            raise ValueError(f"unsupported Content-Encoding {encoding!r}")
+            raise ValueError(f"unsupported Content-Encoding {encoding[:100]!r}")
 
     def _check(self, n: int) -> None:
         self.size += n
