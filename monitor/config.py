@@ -34,6 +34,7 @@ from monitor.errors import ConfigError, ConfigProblem
 from monitor.loudness import Loudness, Quiet
 from monitor.models import ALL_FIELDS, FeedSpec, TermSpec, WatchlistSpec
 from monitor.models import Field as TextField
+from monitor.urls import url_problem
 
 DEFAULT_PATH = "config/monitor.yaml"
 
@@ -114,11 +115,10 @@ def _check_feed_url(url: str) -> str:
                 f"feed URL has a {what} at character {i + 1}; percent-encode it (a space is "
                 f"%20) or remove it, got {url!r}"
             )
-    try:
-        parts = urllib.parse.urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a port out of range or not a number
-    except ValueError as e:
-        raise ValueError(f"feed URL is not a valid URL ({e}), got {url!r}") from None
+    problem = url_problem(url)
+    if problem is not None:
+        raise ValueError(f"feed URL is not a valid URL ({problem}), got {url!r}")
+    parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"feed URL must be http:// or https:// with a host, got {url!r}")
     return url

@@ -51,6 +51,7 @@ from monitor import __version__
 from monitor.errors import FetchError
 from monitor.models import FeedSpec, FeedState, FetchResult
 from monitor.retryafter import parse_retry_after
+from monitor.urls import url_problem
 
 MiB = 1024 * 1024
 DEFAULT_USER_AGENT = f"monitor/{__version__} (Arabic news monitor; +https://example.org/monitor)"
@@ -64,15 +65,17 @@ MAX_VALIDATOR = 1024  # characters of an ETag or Last-Modified kept to send back
 
 def _redirect_target(feed: str, url: str, location: str) -> str:
     """The absolute URL a Location header points to. Raises FetchError (not retryable) when
-    is not a URL that urllib can read: a port out of range raised ValueError, which escaped the
-    fetch (httpx itself reports a port that is not a number, or a broken IPv6 literal)."""
+    it could not be connected to (`url_problem`): a port out of range raised ValueError, and
+    "//[::1]99999" an OverflowError from the socket, both of which escaped the fetch."""
     try:
         target = urljoin(url, location.strip())
-        urlsplit(target).port  # noqa: B018 - raises ValueError on a bad port
     except ValueError as exc:
-        shown = location.strip()[:200]
-        why = f"redirect to an invalid URL ({exc}): {shown!r}"
-        raise FetchError(feed, why, retryable=False) from None
+        problem: str | None = str(exc)
+    else:
+        problem = url_problem(target)
+    if problem is not None:
+        why = f"redirect to an invalid URL ({problem}): {location.strip()[:200]!r}"
+        raise FetchError(feed, why, retryable=False)
     return target
 
 

@@ -28,6 +28,7 @@ from xml.sax.saxutils import quoteattr
 
 from monitor.config import parse_duration
 from monitor.errors import OpmlError
+from monitor.urls import url_problem
 
 NS = "urn:x-monitor:opml:1"
 """Namespace of the per-feed settings this monitor writes into an export."""
@@ -281,6 +282,9 @@ def check_url(url: str) -> tuple[str | None, str | None]:
         return None, f"only http:// and https:// feeds can be polled ({scheme})"
     if not parts.hostname:
         return None, "URL has no host"
+    problem = url_problem(url)  # as the fetcher reads it: "http://[::1]99999" has a port
+    if problem is not None:
+        return None, f"not a valid URL: {problem}"
     return url, None
 
 

@@ -95,6 +95,10 @@ def test_summary_never_shows_secrets() -> None:
             "c.yaml:5: feeds[0].url: feed URL is not a valid URL (Port out of range",
         ),
         (
+            ("https://www.france24.com/ar/rss", "http://[::1]99999/ar/rss"),
+            "c.yaml:5: feeds[0].url: feed URL is not a valid URL (Port out of range 1-65535",
+        ),
+        (
             ("https://www.france24.com/ar/rss", "https://:443/ar/rss"),
             "c.yaml:5: feeds[0].url: feed URL must be http:// or https:// with a host",
         ),
@@ -120,6 +124,7 @@ def test_summary_never_shows_secrets() -> None:
         "tab-from-a-yaml-escape-named",
         "bidi-override-that-a-terminal-hides-named",
         "port-out-of-range-refused-at-load-not-at-every-poll",
+        "ipv6-port-without-colon-refused-as-httpx-reads-it",
         "port-without-host-refused",
         "unknown-destination-type",
         "missing-required-key",
