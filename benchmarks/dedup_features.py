@@ -234,24 +234,29 @@ def learned(ps: list[Pair], names: tuple[str, ...]) -> None:
         w = _logistic([xs[i] for i in train], [cands[i].same for i in train])
         return [w[0] + sum(wi * xi for wi, xi in zip(w[1:], x, strict=True)) for x in xs]
 
+    def f1_with(pool: list[Pair], chosen: set[str]) -> float:
+        """F1 on `pool` when the pairs in `chosen` join as well as those the module joins."""
+        return f1(pool, lambda p: p.joined or p.id in chosen)
+
+    def at_or_above(sc: list[float], keep: list[int], t: float) -> set[str]:
+        return {cands[i].id for i in keep if sc[i] >= t}
+
     def best_cut(sc: list[float], keep: list[int]) -> float:
         """The cut with the best F1 on every pair but the residual candidates outside `keep`;
         the highest such cut, and infinity when no cut beats the module alone."""
         left_out = {cands[i].id for i in set(range(len(cands))) - set(keep)}
         pool = [p for p in ps if p.id not in left_out]
-        best, cut = f1(pool, lambda p: p.joined), math.inf
+        best, cut = f1_with(pool, set()), math.inf
         for t in sorted({sc[i] for i in keep}, reverse=True):
-            chosen = {cands[i].id for i in keep if sc[i] >= t}
-            score = f1(pool, lambda p, chosen=chosen: p.joined or p.id in chosen)
+            score = f1_with(pool, at_or_above(sc, keep, t))
             if score > best:
                 best, cut = score, t
         return cut
 
     everyone = list(range(len(cands)))
     sc = scores(everyone)
-    cut = best_cut(sc, everyone)
-    fit = f1(ps, lambda p: p.joined or (p.candidate and sc[cands.index(p)] >= cut))
-    misses = [i for i in everyone if cands[i].same and not cands[i].joined]
+    fit = f1_with(ps, at_or_above(sc, everyone, best_cut(sc, everyone)))
+    misses = [i for i in everyone if cands[i].same]
     ranks = []
     for i in misses:
         above = sum(1 for j in everyone if not cands[j].same and sc[j] >= sc[i])
@@ -262,10 +267,9 @@ def learned(ps: list[Pair], names: tuple[str, ...]) -> None:
     for i in everyone:
         rest = [j for j in everyone if j != i]
         sc = scores(rest)
-        cut = best_cut(sc, rest)
-        if sc[i] >= cut:
+        if sc[i] >= best_cut(sc, rest):
             joined.add(cands[i].id)
-    loo = f1(ps, lambda p: p.joined or p.id in joined)
+    loo = f1_with(ps, joined)
     gained = sorted(p.id for p in ps if p.same and not p.joined and p.id in joined)
     added = sorted(p.id for p in ps if not p.same and not p.joined and p.id in joined)
     print(
